@@ -1,0 +1,49 @@
+"""Explainable detectors: leaks, bursts, night gas, standby, heat without demand, away mode."""
+
+from .away import Allowance, ZeroControl
+from .base import (
+    Binner,
+    Detector,
+    DetectorKind,
+    Finding,
+    MeterContext,
+    Sensitivity,
+    replay_hourly,
+)
+from .electricity import StandbyDetector, StandbySettings
+from .gas import NightFlowDetector, NightFlowSettings
+from .heat import HeatWithoutDemandDetector, HeatWithoutDemandSettings
+from .monitor import MeterMonitor
+from .water import (
+    BurstDetector,
+    BurstSettings,
+    ContinuousFlowDetector,
+    ContinuousFlowSettings,
+    NoZeroHourDetector,
+    NoZeroHourSettings,
+)
+
+__all__ = [
+    "Allowance",
+    "Binner",
+    "BurstDetector",
+    "BurstSettings",
+    "ContinuousFlowDetector",
+    "ContinuousFlowSettings",
+    "Detector",
+    "DetectorKind",
+    "Finding",
+    "HeatWithoutDemandDetector",
+    "HeatWithoutDemandSettings",
+    "MeterContext",
+    "MeterMonitor",
+    "NightFlowDetector",
+    "NightFlowSettings",
+    "NoZeroHourDetector",
+    "NoZeroHourSettings",
+    "Sensitivity",
+    "StandbyDetector",
+    "StandbySettings",
+    "ZeroControl",
+    "replay_hourly",
+]
