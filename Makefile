@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 LIBS := dmesh_lib dlm balance_analytics
-LINT_PATHS := $(LIBS) custom_components tests benchmarks
+LINT_PATHS := $(LIBS) custom_components tests benchmarks scripts
 
 .PHONY: venv test lint typecheck bench bench-quick demo clean
 
@@ -42,7 +42,7 @@ bench-quick: $(STAMP)
 # Later issues extend the demo with Home Assistant and the aggregator; for now: the simulator with
 # a demo home and a monitor printing every decoded event.
 demo: $(STAMP)
-	$(VPY) -m dmesh_lib.demo
+	$(VPY) scripts/demo.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

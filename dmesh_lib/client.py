@@ -1,8 +1,7 @@
 """The asyncio client of a DMesh concentrator (J100UC).
 
-Layers, bottom up (as in bellows): transport (serial or TCP) → :class:`~dmesh_lib.framer.FrameReader`
-→ :class:`~dmesh_lib.link.Link` (ACK/retry) → request ids matched to futures here → typed events to
-subscribers. Nothing here blocks the event loop, and no exception escapes ``data_received``.
+Layers, bottom up (as in bellows): transport (serial or TCP) → framer (``FrameReader``) →
+link (``Link``: ACK/retry) → request ids matched to futures here → typed events to subscribers. Nothing here blocks the event loop, and no exception escapes ``data_received``.
 
 Typical use::
 
@@ -278,9 +277,7 @@ class ConcentratorClient:
 
     def _connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        self._link = Link(
-            self._write, self._on_frame, on_failure=self._on_link_failure
-        )
+        self._link = Link(self._write, self._on_frame, on_failure=self._on_link_failure)
 
     def _write(self, data: bytes) -> None:
         transport = self._transport
@@ -359,15 +356,17 @@ class ConcentratorClient:
 
     def _on_frame(self, frame: Frame) -> None:
         message = decode_message(frame)
+        if isinstance(message, UnknownFrame):
+            self._emit(message)
+            return
         if isinstance(message, Response):
             self._on_response(message)
             return
         if isinstance(message, ModuleAnnounce):
             self.modules[message.module.serial] = message.module
         elif isinstance(message, ModuleLeave):
-            if message.module in self.modules:
-                info = self.modules[message.module]
-                self.modules[message.module] = _replace_module(info, online=False)
+            if (known := self.modules.get(message.module)) is not None:
+                self.modules[message.module] = _replace_module(known, online=False)
         elif isinstance(message, ModuleHealth):
             info = self.modules.get(message.module)
             if info is not None and (info.hop, info.parent) != (message.hop, message.parent):
@@ -405,7 +404,12 @@ class ConcentratorClient:
     # ------------------------------------------------------------------ meters
 
     def configure_meter(
-        self, module: int, channel: int, config: MeterConfig, *, last_counter: int | None = None,
+        self,
+        module: int,
+        channel: int,
+        config: MeterConfig,
+        *,
+        last_counter: int | None = None,
         pulses: int = 0,
     ) -> MeterTotalizer:
         """Turn this channel's counters into ``MeterValue`` events; restore saved state if any."""
@@ -478,9 +482,9 @@ class ConcentratorClient:
         return lambda m, _: isinstance(m, kind)
 
     @staticmethod
-    def _all_pages(kind: type[InventoryPage | TopologyPage]) -> Callable[
-        [Message, list[Message]], bool
-    ]:
+    def _all_pages(
+        kind: type[InventoryPage | TopologyPage],
+    ) -> Callable[[Message, list[Message]], bool]:
         # Pages may arrive out of order after a retransmission: count them, don't trust the last.
         def final(message: Message, responses: list[Message]) -> bool:
             if not isinstance(message, kind):
@@ -520,18 +524,14 @@ class ConcentratorClient:
 
     async def get_inventory(self) -> list[ModuleInfo]:
         """Every module the concentrator knows, online or not; also refreshes ``modules``."""
-        responses = await self._request(
-            GetInventory, self._all_pages(InventoryPage)
-        )
+        responses = await self._request(GetInventory, self._all_pages(InventoryPage))
         pages = sorted((r for r in responses if isinstance(r, InventoryPage)), key=lambda p: p.page)
         modules = [info for page in pages for info in page.modules]
         self.modules = {info.serial: info for info in modules}
         return modules
 
     async def get_topology(self) -> list[TopologyEntry]:
-        responses = await self._request(
-            GetTopology, self._all_pages(TopologyPage)
-        )
+        responses = await self._request(GetTopology, self._all_pages(TopologyPage))
         return [e for page in responses if isinstance(page, TopologyPage) for e in page.entries]
 
     async def read_now(self, module: int) -> CommandResult:
@@ -566,13 +566,16 @@ class ConcentratorClient:
         """Switch an AD220 output; returns once the module confirmed (or raises)."""
         confirmations: list[RelayState] = []
         remove = self.subscribe(
-            lambda e: confirmations.append(e)
-            if isinstance(e, RelayState) and e.module == module
-            else None
+            lambda e: (
+                confirmations.append(e)
+                if isinstance(e, RelayState) and e.module == module
+                else None
+            )
         )
         try:
             responses = await self._request(
-                lambda rid: SetRelay(rid, module, output, on), self._single(CommandResult),
+                lambda rid: SetRelay(rid, module, output, on),
+                self._single(CommandResult),
                 dst=module,
             )
             self._result(responses)
@@ -583,9 +586,11 @@ class ConcentratorClient:
     async def set_valve(self, module: int, open_: bool) -> ValveState | None:
         confirmations: list[ValveState] = []
         remove = self.subscribe(
-            lambda e: confirmations.append(e)
-            if isinstance(e, ValveState) and e.module == module
-            else None
+            lambda e: (
+                confirmations.append(e)
+                if isinstance(e, ValveState) and e.module == module
+                else None
+            )
         )
         try:
             responses = await self._request(

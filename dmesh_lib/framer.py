@@ -45,15 +45,16 @@ def crc16_ccitt_false(data: bytes | bytearray | memoryview, crc: int = 0xFFFF) -
 def cobs_encode(data: bytes | bytearray) -> bytes:
     """Consistent Overhead Byte Stuffing: output has no 0x00 byte, overhead ≤ 1 + len/254."""
     out = bytearray()
-    for block in bytes(data).split(b"\x00"):
+    for run in bytes(data).split(b"\x00"):
         # Each zero-free run becomes one or more chunks of at most 254 bytes; a full chunk (code
         # 0xFF) implies no zero after it, which is why a run is split at 254 bytes.
-        while len(block) >= 254:
+        start = 0
+        while len(run) - start >= 254:
             out.append(0xFF)
-            out += block[:254]
-            block = block[254:]
-        out.append(len(block) + 1)
-        out += block
+            out += run[start : start + 254]
+            start += 254
+        out.append(len(run) - start + 1)
+        out += run[start:]
     return bytes(out)
 
 
@@ -142,7 +143,8 @@ def decode(buffer: bytes | bytearray | memoryview) -> tuple[int, Frame | Dropped
     """Take at most one frame off the front of ``buffer``.
 
     Returns ``(consumed, result)``: ``(0, None)`` when more bytes are needed; otherwise the caller
-    drops ``consumed`` bytes and gets a :class:`Frame` or, for rejected bytes, :class:`DroppedBytes`.
+    drops ``consumed`` bytes and gets a :class:`Frame` or, for rejected bytes,
+    :class:`DroppedBytes`.
     Never raises on any input, and never asks the caller to hold more than MAX_ENCODED bytes for
     one frame: an over-long run without a delimiter is dropped as garbage.
     """
@@ -200,9 +202,7 @@ class FrameReader:
             if consumed == 0:
                 break
             del self._buffer[:consumed]
-            if result is not None and not (
-                isinstance(result, DroppedBytes) and result.size == 0
-            ):
+            if result is not None and not (isinstance(result, DroppedBytes) and result.size == 0):
                 results.append(result)
         return results
 

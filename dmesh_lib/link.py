@@ -96,7 +96,7 @@ class RetransmitTimer:
     @property
     def timeout(self) -> float:
         base = self.initial if self.srtt is None else self.srtt + 4 * self.rttvar
-        return min(self.maximum, max(self.minimum, base) * 2**self.backoff)
+        return min(self.maximum, max(self.minimum, base) * (1 << self.backoff))
 
 
 class Link:
@@ -172,9 +172,7 @@ class Link:
             entry.timer.cancel()
         entry.retries += 1
         self.stats.retransmissions += 1
-        entry.frame = _with(
-            entry.frame, flags=FrameFlag.ACK_REQUESTED | FrameFlag.RETRANSMISSION
-        )
+        entry.frame = _with(entry.frame, flags=FrameFlag.ACK_REQUESTED | FrameFlag.RETRANSMISSION)
         self._transmit(entry)
 
     def _on_timeout(self, entry: _Outstanding) -> None:

@@ -557,7 +557,9 @@ class InventoryPage(Message, Response):
         _expect_len(cls, payload, _PAGE_HEAD.size + count * ModuleInfo.SIZE)
         base = _PAGE_HEAD.size
         mods = tuple(
-            ModuleInfo.decode(payload[base + i * ModuleInfo.SIZE : base + (i + 1) * ModuleInfo.SIZE])
+            ModuleInfo.decode(
+                payload[base + i * ModuleInfo.SIZE : base + (i + 1) * ModuleInfo.SIZE]
+            )
             for i in range(count)
         )
         return cls(req, page, pages, mods)

@@ -29,7 +29,7 @@ def _snake(name: str) -> str:
 def to_jsonable(value: Any) -> Any:
     """Messages and events as plain JSON: enums by name, bytes as hex, serials as hex strings."""
     if isinstance(value, Enum):
-        return value.name.lower() if value.name else int(value)
+        return value.name.lower() if value.name else str(value.value)
     if isinstance(value, bytes):
         return value.hex()
     if is_dataclass(value) and not isinstance(value, type):
@@ -56,8 +56,11 @@ async def monitor(url: str, out: TextIO, *, stop: asyncio.Event | None = None) -
     client.subscribe(lambda e: print(event_line(e), file=out, flush=True))
 
     def on_state(state: ConnectionState) -> None:
-        print(json.dumps({"type": "connection", "state": state.value, "url": url}), file=out,
-              flush=True)
+        print(
+            json.dumps({"type": "connection", "state": state.value, "url": url}),
+            file=out,
+            flush=True,
+        )
 
     client.on_connection_state(on_state)
     try:
@@ -66,13 +69,15 @@ async def monitor(url: str, out: TextIO, *, stop: asyncio.Event | None = None) -
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(
-        json.dumps({
-            "type": "concentrator",
-            "serial": f"{identity.serial:08X}",
-            "firmware": identity.firmware,
-            "subnet_id": identity.subnet_id,
-            "modules": len(client.modules),
-        }),
+        json.dumps(
+            {
+                "type": "concentrator",
+                "serial": f"{identity.serial:08X}",
+                "firmware": identity.firmware,
+                "subnet_id": identity.subnet_id,
+                "modules": len(client.modules),
+            }
+        ),
         file=out,
         flush=True,
     )

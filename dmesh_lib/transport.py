@@ -67,14 +67,14 @@ async def open_transport(
     protocol_factory: Callable[[], asyncio.Protocol],
     *,
     baudrate: int = DEFAULT_BAUDRATE,
-    timeout: float = CONNECT_TIMEOUT,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> asyncio.BaseTransport:
     """Connect ``protocol_factory()`` to the concentrator at ``url``; return the transport."""
     endpoint = Endpoint.parse(url)
     loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(timeout):
-            if endpoint.is_tcp:
+        async with asyncio.timeout(connect_timeout):
+            if endpoint.host is not None and endpoint.port is not None:
                 transport, _ = await loop.create_connection(
                     protocol_factory, endpoint.host, endpoint.port
                 )
@@ -85,7 +85,7 @@ async def open_transport(
                     loop, protocol_factory, endpoint.url, baudrate=baudrate
                 )
     except TimeoutError as err:
-        raise HostUnreachable(f"{url}: no answer within {timeout:.0f} s") from err
+        raise HostUnreachable(f"{url}: no answer within {connect_timeout:.0f} s") from err
     except FileNotFoundError as err:
         raise PortNotFound(f"{url}: no such serial port (unplugged?)") from err
     except PermissionError as err:

@@ -64,7 +64,7 @@ def counter_delta(previous: int, current: int) -> int:
 
 
 def is_plausible_forward(previous: int, current: int) -> bool:
-    """False when ``current`` looks like a reset (module replaced) rather than progress or a wrap."""
+    """False when ``current`` looks like a reset (a replaced module), not progress or a wrap."""
     return counter_delta(previous, current) < _HALF_RANGE
 
 
@@ -118,7 +118,9 @@ class MeterTotalizer:
         reference = self.config.initial_counter
         if self.last_counter is None:
             plausible = reference is not None and is_plausible_forward(reference, counter)
-            self.pulses = counter_delta(reference, counter) if reference is not None and plausible else 0
+            self.pulses = (
+                counter_delta(reference, counter) if reference is not None and plausible else 0
+            )
         elif is_plausible_forward(self.last_counter, counter):
             self.pulses += counter_delta(self.last_counter, counter)
         self.last_counter = counter

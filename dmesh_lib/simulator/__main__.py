@@ -42,16 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulated DMesh concentrators with realistic households.",
     )
     parser.add_argument(
-        "--listen", type=_address, action="append", metavar="HOST:PORT",
+        "--listen",
+        type=_address,
+        action="append",
+        metavar="HOST:PORT",
         help="address of one concentrator; repeat for several (default 127.0.0.1:7700)",
     )
     parser.add_argument(
-        "--modules", type=int, default=240,
+        "--modules",
+        type=int,
+        default=240,
         help=f"modules per concentrator, at most {MAX_MODULES}: the demo home kit"
         f" ({HOME_KIT_SIZE} modules) and D100FC meter modules with 3 meters each",
     )
     parser.add_argument(
-        "--no-home", action="store_true",
+        "--no-home",
+        action="store_true",
         help="leave out the demo home kit (sensor module, three AD220 relays, a valve)",
     )
     parser.add_argument("--seed", type=int, default=1, help="makes a run reproducible")
@@ -59,18 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=1.0, help="simulated seconds per real second"
     )
     parser.add_argument(
-        "--report-interval", type=float, default=60.0,
+        "--report-interval",
+        type=float,
+        default=60.0,
         help="simulated seconds between a module's meter reports",
     )
     parser.add_argument(
         "--hop-latency", type=float, default=0.05, help="real seconds per radio hop"
     )
     parser.add_argument(
-        "--scenario", action="append", default=[], metavar="NAME[:k=v,...]",
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME[:k=v,...]",
         help="switch a scenario on at start: " + ", ".join(s.value for s in ScenarioName),
     )
     parser.add_argument(
-        "--control", type=_address, metavar="HOST:PORT",
+        "--control",
+        type=_address,
+        metavar="HOST:PORT",
         help="control port for switching scenarios at run time",
     )
     parser.add_argument("--start", type=float, help="simulated start time (unix seconds)")
@@ -90,7 +103,7 @@ class ControlServer:
                 answer = self.execute(line.decode(errors="replace").strip())
                 writer.write((json.dumps(answer) + "\n").encode())
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except ConnectionError, asyncio.IncompleteReadError:
             pass
         finally:
             writer.close()
@@ -103,10 +116,13 @@ class ControlServer:
         try:
             match words:
                 case ["status"]:
-                    return {"ok": True, "concentrators": [
-                        c.network.describe() | {"hosts": len(c.sessions)}
-                        for c in self.concentrators
-                    ]}
+                    return {
+                        "ok": True,
+                        "concentrators": [
+                            c.network.describe() | {"hosts": len(c.sessions)}
+                            for c in self.concentrators
+                        ],
+                    }
                 case ["scenario", spec, ("on" | "off") as state]:
                     scenario = Scenario.parse(spec)
                     messages = target.network.apply(scenario, on=state == "on")
@@ -123,6 +139,11 @@ class ControlServer:
 
 
 async def run(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
     addresses = args.listen or [("127.0.0.1", 7700)]
     start = args.start if args.start is not None else time.time()
     concentrators: list[SimulatedConcentrator] = []
@@ -154,13 +175,8 @@ async def run(args: argparse.Namespace) -> None:
     if args.control:
         server = ControlServer(concentrators)
         control = await asyncio.start_server(server.handle, *args.control)
-        print(json.dumps({"event": "control", "address": f"{args.control[0]}:{args.control[1]}"}),
-              flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+        bound_host, bound_port = control.sockets[0].getsockname()[:2]
+        print(json.dumps({"event": "control", "address": f"{bound_host}:{bound_port}"}), flush=True)
     await stop.wait()
     if control is not None:
         control.close()

@@ -12,12 +12,12 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ..framer import Frame
-from ..link import Link, LinkError
-from ..messages import (
+from dmesh_lib.framer import Frame
+from dmesh_lib.link import Link, LinkError
+from dmesh_lib.messages import (
     BacklogRecords,
     BroadcastAck,
     BroadcastGroup,
@@ -45,6 +45,7 @@ from ..messages import (
     TopologyPage,
     decode_message,
 )
+
 from .network import CommandOutcome, HomeRole, SimulatedNetwork
 
 _LOGGER = logging.getLogger(__name__)
@@ -144,8 +145,14 @@ class HostSession(asyncio.Protocol):
             case GetStatus(request_id=rid):
                 online = sum(1 for m in net.modules.values() if m.online)
                 self.send(
-                    Status(rid, int(c.clock.now()), int(time.monotonic() - c.started),
-                           len(net.modules), online, 0)
+                    Status(
+                        rid,
+                        int(c.clock.now()),
+                        int(time.monotonic() - c.started),
+                        len(net.modules),
+                        online,
+                        0,
+                    )
                 )
             case TimeSync(request_id=rid, unix_time=t):
                 previous = int(c.clock.now())
@@ -172,41 +179,46 @@ class HostSession(asyncio.Protocol):
                 for p in range(pages):
                     self.send(TopologyPage(rid, p, pages, tuple(entries[p * per : (p + 1) * per])))
             case ReadNow(request_id=rid, module=serial):
-                await self._relayed(rid, serial, self._read_now(serial))
+                await self._relayed(rid, serial, lambda: self._read_now(serial))
             case FetchBacklog():
-                await self._relayed(message.request_id, message.module, self._backlog(message))
+                request = message
+                await self._relayed(
+                    rid := request.request_id, request.module, lambda: self._backlog(request)
+                )
             case SetRelay(request_id=rid, module=serial, on=on):
-                await self._relayed(rid, serial, self._outcome(net.set_relay(serial, on, rid)))
+                await self._relayed(
+                    rid, serial, lambda: self._outcome(net.set_relay(serial, on, rid))
+                )
             case SetValve(request_id=rid, module=serial, open=open_):
-                await self._relayed(rid, serial, self._outcome(net.set_valve(serial, open_, rid)))
+                await self._relayed(
+                    rid, serial, lambda: self._outcome(net.set_valve(serial, open_, rid))
+                )
             case SetGroup(request_id=rid, module=serial, group=group):
-                await self._relayed(rid, serial, self._outcome(net.set_group(serial, group)))
+                await self._relayed(
+                    rid, serial, lambda: self._outcome(net.set_group(serial, group))
+                )
             case BroadcastGroup():
                 await self._broadcast(message)
             case _:
                 _LOGGER.debug("Simulator ignores %s", message)
 
     async def _relayed(
-        self, rid: int, serial: int, action: Awaitable[tuple[CommandStatus, int]]
+        self, rid: int, serial: int, action: Callable[[], Awaitable[tuple[CommandStatus, int]]]
     ) -> None:
         """Accept, travel the mesh, act, travel back, report: what a relayed command costs."""
         net = self.concentrator.network
         if serial not in net.modules:
-            with contextlib.suppress(Exception):
-                action.close()  # type: ignore[attr-defined]
             self.send(RequestRejected(rid, RejectReason.UNKNOWN_MODULE))
             return
         hops = net.hops(serial)
         self.send(CommandAccepted(rid, serial, hops))
         await asyncio.sleep(hops * self.concentrator.hop_latency)
         if not net.reachable(serial):
-            with contextlib.suppress(Exception):
-                action.close()  # type: ignore[attr-defined]
             # The concentrator gives up after its own radio retries.
             await asyncio.sleep(hops * self.concentrator.hop_latency)
             self.send(CommandResult(rid, serial, CommandStatus.UNREACHABLE, hops, 0))
             return
-        status, detail = await action
+        status, detail = await action()
         await asyncio.sleep(hops * self.concentrator.hop_latency)
         self.send(CommandResult(rid, serial, status, hops, detail))
 

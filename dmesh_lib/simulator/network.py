@@ -2,9 +2,9 @@
 
 Pure state and logic, no I/O: :meth:`SimulatedNetwork.advance` moves simulated time forward and
 returns the messages the concentrator would pass to its host; command handlers return what the
-module answers. The concentrator (``concentrator.py``) adds sockets, the link layer and the real-time
-mesh latency. Counters are numpy arrays over all meters, so 720 meters cost one vector operation
-per tick, not 720.
+module answers. The concentrator (``concentrator.py``) adds sockets, the link layer and the
+real-time mesh latency. Counters are numpy arrays over all meters, so 720 meters cost one vector
+operation per tick, not 720.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from ..messages import (
+from dmesh_lib.messages import (
     CHANNELS_PER_MODULE,
     AnnounceReason,
     BroadcastStatus,
@@ -44,7 +44,8 @@ from ..messages import (
     ValvePosition,
     ValveState,
 )
-from ..units import COUNTER_MODULO, DEFAULT_PULSES_PER_UNIT, MeterKind
+from dmesh_lib.units import COUNTER_MODULO, DEFAULT_PULSES_PER_UNIT, MeterKind
+
 from .scenarios import Scenario, ScenarioName
 
 HISTORY_HOURS = 60 * 24
@@ -266,8 +267,15 @@ class SimulatedNetwork:
         for offset, level in ((0x02, 0), (0x03, 2), (0x04, 1)):
             relay = SimModule(
                 ModuleInfo(
-                    base + offset, ModuleType.AD220, 2, 1, 0, True, DEMO_GROUP,
-                    SensorSet.NONE, relay_channels,
+                    base + offset,
+                    ModuleType.AD220,
+                    2,
+                    1,
+                    0,
+                    True,
+                    DEMO_GROUP,
+                    SensorSet.NONE,
+                    relay_channels,
                 ),
                 HomeRole.RELAY,
                 household=0,
@@ -278,7 +286,14 @@ class SimulatedNetwork:
             relays.append(relay)
         valve = SimModule(
             ModuleInfo(
-                base + 0x05, ModuleType.VALVE, 1, 1, 0, True, 0, SensorSet.NONE,
+                base + 0x05,
+                ModuleType.VALVE,
+                1,
+                1,
+                0,
+                True,
+                0,
+                SensorSet.NONE,
                 (ChannelInfo(ChannelKind.VALVE, MeterKind.WATER), ChannelInfo(), ChannelInfo()),
             ),
             HomeRole.VALVE,
@@ -356,9 +371,7 @@ class SimulatedNetwork:
         true = self.model.consumption(t0, t1).reshape(n, CHANNELS_PER_MODULE)
         registered = true * self.registration
         if self.power_cut_households:
-            cut = np.array(
-                [m.household in self.power_cut_households for m in self.meter_modules]
-            )
+            cut = np.array([m.household in self.power_cut_households for m in self.meter_modules])
             registered[cut[:, None] & self.electric_mask] = 0.0
         self.fraction += registered * self.ppu
         whole = np.floor(self.fraction)
@@ -425,12 +438,20 @@ class SimulatedNetwork:
         m.sensors[SensorKind.TEMPERATURE] = round(
             10 * self.model.indoor_temperature(m.household, self.now)
         )
-        m.sensors[SensorKind.HUMIDITY] = round(10 * self.model.indoor_humidity(m.household, self.now))
+        m.sensors[SensorKind.HUMIDITY] = round(
+            10 * self.model.indoor_humidity(m.household, self.now)
+        )
         return SensorReport(m.serial, ts, tuple(sorted(m.sensors.items())))
 
     def _health(self, m: SimModule) -> ModuleHealth:
         return ModuleHealth(
-            m.serial, m.battery_mv, m.battery_pct, m.rssi, m.lqi, m.info.parent, m.info.hop,
+            m.serial,
+            m.battery_mv,
+            m.battery_pct,
+            m.rssi,
+            m.lqi,
+            m.info.parent,
+            m.info.hop,
             int(self.now),
         )
 
@@ -443,9 +464,7 @@ class SimulatedNetwork:
     def _module_state(self, m: SimModule) -> list[Message]:
         ts = int(self.now)
         if m.role is HomeRole.METER:
-            status = [
-                ChannelStatus(m.serial, ch, f, ts) for ch, f in enumerate(m.faults) if f
-            ]
+            status = [ChannelStatus(m.serial, ch, f, ts) for ch, f in enumerate(m.faults) if f]
             return [self.reading(m, ts), *status, self._health(m)]
         if m.role is HomeRole.SENSOR:
             return [self._sensor_report(m, ts), self._health(m)]
@@ -674,8 +693,12 @@ class SimulatedNetwork:
             "meters": 3 * len(self.meter_modules),
             "sim_time": int(self.now),
             "scenarios": {
-                s.name.value: {"module": f"{self.default_target(s.name).serial:08X}"
-                               if s.module is None else f"{s.module:08X}", **s.params}
+                s.name.value: {
+                    "module": f"{self.default_target(s.name).serial:08X}"
+                    if s.module is None
+                    else f"{s.module:08X}",
+                    **s.params,
+                }
                 for s in self.scenarios.values()
             },
         }

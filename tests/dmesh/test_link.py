@@ -51,8 +51,14 @@ class Wire:
 
 def pair(a_to_b: Wire, b_to_a: Wire) -> tuple[Link, Link, list[Frame]]:
     delivered: list[Frame] = []
-    a = Link(a_to_b.write, lambda f: None, timer=RetransmitTimer(initial=0.05, minimum=0.02, maximum=0.4))
-    b = Link(b_to_a.write, delivered.append, timer=RetransmitTimer(initial=0.05, minimum=0.02, maximum=0.4))
+    a = Link(
+        a_to_b.write, lambda f: None, timer=RetransmitTimer(initial=0.05, minimum=0.02, maximum=0.4)
+    )
+    b = Link(
+        b_to_a.write,
+        delivered.append,
+        timer=RetransmitTimer(initial=0.05, minimum=0.02, maximum=0.4),
+    )
     a_to_b.receiver = b.data_received
     b_to_a.receiver = a.data_received
     return a, b, delivered
@@ -78,7 +84,7 @@ async def test_clean_line_delivers_everything_once_in_order() -> None:
 async def test_lossy_line_retransmits_and_never_duplicates(loss: float) -> None:
     a, b, got = pair(Wire(loss=loss, seed=2), Wire(loss=loss, seed=3))
     sent = readings(60)
-    a._max_retries = 12  # noqa: SLF001 - a very bad line; the default gives up sooner
+    a._max_retries = 12
     await send_all(a, sent)
     assert sorted(f.payload for f in got) == sorted(f.payload for f in sent)
     assert a.stats.retransmissions > 0
@@ -96,7 +102,7 @@ async def test_one_byte_at_a_time_with_delay() -> None:
 
 async def test_corruption_is_nakked_and_repaired() -> None:
     a, b, got = pair(Wire(corrupt=0.3, seed=5), Wire())
-    a._max_retries = 10  # noqa: SLF001
+    a._max_retries = 10
     await send_all(a, readings(40))
     assert len(got) == 40
     assert b.stats.crc_errors > 0 or b.stats.garbage_bytes > 0
@@ -108,8 +114,13 @@ async def test_dead_peer_fails_with_link_timeout_and_reports() -> None:
     failures: list[Exception] = []
     wire = Wire()
     wire.dead = True
-    link = Link(wire.write, lambda f: None, max_retries=2,
-                timer=RetransmitTimer(initial=0.01, minimum=0.01), on_failure=failures.append)
+    link = Link(
+        wire.write,
+        lambda f: None,
+        max_retries=2,
+        timer=RetransmitTimer(initial=0.01, minimum=0.01),
+        on_failure=failures.append,
+    )
     with pytest.raises(LinkTimeout):
         await link.send(readings(1)[0])
     assert wire.writes == 3  # first attempt and two retries
@@ -129,8 +140,7 @@ async def test_adaptive_timeout_follows_the_line() -> None:
 async def test_window_limits_frames_in_flight() -> None:
     wire = Wire()
     wire.dead = True
-    link = Link(wire.write, lambda f: None, window=4,
-                timer=RetransmitTimer(initial=5, minimum=5))
+    link = Link(wire.write, lambda f: None, window=4, timer=RetransmitTimer(initial=5, minimum=5))
     futures = [link.send(f) for f in readings(10)]
     assert wire.writes == 4
     assert link.unacknowledged == 10

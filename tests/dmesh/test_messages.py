@@ -150,8 +150,9 @@ def test_every_page_fits_a_frame() -> None:
 
 def test_sensor_values_are_scaled_to_units() -> None:
     report = m.SensorReport(
-        1, 2, ((m.SensorKind.TEMPERATURE, -55), (m.SensorKind.HUMIDITY, 455),
-               (m.SensorKind.FLOOD, 1))
+        1,
+        2,
+        ((m.SensorKind.TEMPERATURE, -55), (m.SensorKind.HUMIDITY, 455), (m.SensorKind.FLOOD, 1)),
     )
     assert report.scaled() == {
         m.SensorKind.TEMPERATURE: pytest.approx(-5.5),

@@ -10,8 +10,9 @@ from dmesh_lib.units import COUNTER_MODULO, MeterConfig, MeterKind, MeterTotaliz
 
 
 def gas(initial: float = 0.0, counter: int | None = None) -> MeterConfig:
-    return MeterConfig(MeterKind.GAS, pulses_per_unit=100, initial_reading=initial,
-                       initial_counter=counter)
+    return MeterConfig(
+        MeterKind.GAS, pulses_per_unit=100, initial_reading=initial, initial_counter=counter
+    )
 
 
 def test_constant_and_initial_reading_give_the_printed_figure() -> None:
