@@ -188,6 +188,11 @@ def _release(
     cause[mask] = np.int8(why) if isinstance(why, ShedCause) else why[mask]
 
 
+def _zero_nan(values: FloatArray) -> FloatArray:
+    # np.nan_to_num also scans for infinities; this runs several times per step.
+    return np.where(np.isnan(values), 0.0, values)
+
+
 def policy_step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcome:
     """Advance the policy to `x.now`, mutating `st`, and say which sockets to switch."""
     with np.errstate(invalid="ignore"):
@@ -198,14 +203,14 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
     now = x.now
     houses, sockets = st.held.shape
     shape = (houses, sockets)
-    colour = np.broadcast_to(cfg.colour, shape)
-    red = colour == _RED
-    yellow = colour == _YELLOW
-    green = colour == _GREEN
+    # Colour masks stay (sockets,)-shaped where the settings are; broadcasting widens them.
+    red = cfg.colour == _RED
+    yellow = cfg.colour == _YELLOW
+    green = cfg.colour == _GREEN
     est = x.socket_power_w
-    est0 = np.nan_to_num(est, nan=0.0)
+    est0 = _zero_nan(est)
     run_w = x.run_power_w
-    run0 = np.nan_to_num(run_w, nan=0.0)
+    run0 = _zero_nan(run_w)
 
     gap = np.where(np.isnan(st.last_step_at), 0.0, now - st.last_step_at)
     dt = np.clip(gap, 0.0, cfg.max_gap_s)[:, None]
@@ -218,7 +223,6 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
     progressing = st.job_active & x.running & ~st.held
     st.job_remaining_s -= np.where(progressing, dt, 0.0)
     st.job_remaining_wh -= np.where(progressing, est0 * dt / 3600.0, 0.0)
-    st.job_started |= progressing
     finished = st.job_active & (
         (st.job_remaining_s <= 0.0) | (st.job_remaining_wh <= 0.0) | (now >= st.job_deadline)
     )
@@ -232,7 +236,7 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
     slack = st.job_deadline - now - rem_t
     must_run = st.job_active & (slack <= cfg.must_run_slack_s)
 
-    delay = np.broadcast_to(cfg.night_start_delay_s, shape)
+    delay = cfg.night_start_delay_s
     night_elapsed = x.night_elapsed_s[:, None]
     in_window = np.isfinite(night_elapsed)
     night_started = in_window & (night_elapsed >= delay)
@@ -244,6 +248,9 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
         & ~night_started
         & (now + start_in + rem_t <= st.job_deadline)
     )
+    # A run counts as started once it draws while nothing defers it; an appliance that starts
+    # by itself the moment it is plugged in has not "started" in this sense: it gets deferred.
+    st.job_started |= progressing & ~waiting
 
     dr = x.dr_level[:, None]
     emergency = dr >= 3
@@ -274,11 +281,9 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
         st.over_since[:] = np.nan
         acted = switch_on.any(axis=1)
         st.last_action_at[acted] = now
-        return PolicyOutcome(
-            switch_off, switch_on, cause, np.nan_to_num(x.power_w), no_house, no_house
-        )
+        return PolicyOutcome(switch_off, switch_on, cause, _zero_nan(x.power_w), no_house, no_house)
 
-    max_off = np.broadcast_to(cfg.max_off_s, shape)
+    max_off = cfg.max_off_s
     forced_why = np.full(shape, np.int8(ShedCause.NONE), dtype=np.int8)
     # A deferred run is not "off too long": its deadline, not a comfort bound, protects it.
     too_long = (
@@ -289,11 +294,12 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
     forced_why[st.held & red] = ShedCause.NOW_RED
     forced = forced_why != ShedCause.NONE
     if forced.any():
+        st.job_started |= forced & st.job_active
         _release(st, forced, why=forced_why, now=now, switch_on=switch_on, cause=cause)
         st.last_action_at[forced.any(axis=1)] = now
 
     reading_ok = np.isfinite(x.power_w)
-    power = np.nan_to_num(x.power_w)
+    power = _zero_nan(x.power_w)
     believed_off_but_on = st.held & x.observed_on
     coming_on = switch_on & ~x.observed_on
     p_eff = (
@@ -304,7 +310,7 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
 
     on_now = ~st.held & x.observed_on & ~switch_on
     worth = (est > cfg.idle_w) | np.isnan(est)
-    min_on_ok = now - st.on_since >= np.broadcast_to(cfg.min_on_s, shape)
+    min_on_ok = now - st.on_since >= cfg.min_on_s
     protected = red | (must_run & ~emergency)
 
     dr_shed = (
@@ -314,7 +320,9 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
         & (emergency | (green & (dr >= 1) & ~must_run) | (yellow & (dr >= 2) & min_on_ok))
     )
     if dr_shed.any():
-        why = np.where(emergency, ShedCause.DR_EMERGENCY, ShedCause.DEMAND_RESPONSE)
+        why = np.where(
+            np.broadcast_to(emergency, shape), ShedCause.DR_EMERGENCY, ShedCause.DEMAND_RESPONSE
+        )
         _hold(st, dr_shed, why=why.astype(np.int8), now=now, switch_off=switch_off, cause=cause)
         p_eff -= np.where(dr_shed, est0, 0.0).sum(axis=1)
 
@@ -391,6 +399,7 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
                 ),
             ),
         ).astype(np.int8)
+        st.job_started |= chosen & st.job_active
         _release(st, chosen, why=why_back, now=now, switch_on=switch_on, cause=cause)
 
     acted = (switch_on | switch_off).any(axis=1)

@@ -1,7 +1,8 @@
 """The asyncio client of a DMesh concentrator (J100UC).
 
 Layers, bottom up (as in bellows): transport (serial or TCP) → framer (``FrameReader``) →
-link (``Link``: ACK/retry) → request ids matched to futures here → typed events to subscribers. Nothing here blocks the event loop, and no exception escapes ``data_received``.
+link (``Link``: ACK/retry) → request ids matched to futures here → typed events to subscribers.
+Nothing here blocks the event loop, and no exception escapes ``data_received``.
 
 Typical use::
 

@@ -21,6 +21,10 @@ What each meter kind measures:
 
 Time is unix seconds (UTC). People live on central-European civil time (CET/CEST, EU summer-time
 rule); the weather and the heat profiles run on CET without summer time, like the BDEW method.
+
+The demandlib shapes are built once per calendar year (about 0.3 s, cached per process; the
+weather, hence the heat shapes, also per seed). ``ConsumptionModel.prepare`` builds them ahead of
+a run so that no ``consumption`` call pays for it mid-simulation.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Final
 
 import numpy as np
@@ -74,9 +78,9 @@ def _year_start(year: int) -> int:
     return _YEAR_STARTS[year - _FIRST_YEAR]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _summer_time(year: int) -> tuple[int, int]:
-    """EU rule: summer time from the last Sunday of March to the last Sunday of October, 01:00 UTC."""
+    """EU rule: summer time runs from the last Sunday of March to that of October, 01:00 UTC."""
 
     def last_sunday_0100_utc(month: int) -> int:
         last = calendar.monthrange(year, month)[1]
@@ -99,8 +103,10 @@ def _cum_at(cum: F64, x: float) -> float:
 
 def _cum_at_rows(cum: F64, x: float) -> F64:
     i = min(int(x), cum.shape[1] - 2)
-    lo = cum[:, i]
-    return lo + (x - i) * (cum[:, i + 1] - lo)
+    lo: F64 = cum[:, i]
+    hi: F64 = cum[:, i + 1]
+    value: F64 = lo + (x - i) * (hi - lo)
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,7 +151,8 @@ def _hours_in(year: int) -> int:
     return (_year_start(year + 1) - _year_start(year)) // 3600
 
 
-@lru_cache(maxsize=8)
+# Sized for a few concentrators (each its own seed, hence its own weather) across a new year.
+@lru_cache(maxsize=32)
 def _heat_cumulative(seed: int, year: int) -> F64:
     """Cumulative space-heating energy per kWh of annual demand, shape (shapes, hours + 1).
 
@@ -155,7 +162,7 @@ def _heat_cumulative(seed: int, year: int) -> F64:
     Above the heating limit the profile is cut to zero: BDEW keeps a small summer tail that a
     boiler with its heating switched off does not have.
     """
-    import pandas as pd  # type: ignore[import-untyped]
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]  # typed with pandas-stubs
     from demandlib import bdew
 
     hours = _hours_in(year)
@@ -200,8 +207,8 @@ _NOISE_BLOCK: Final = 1024
 _DAY_PHI: Final = 0.72
 """Day-to-day persistence of weather anomalies (a few days of synoptic memory)."""
 _HOUR_PHI: Final = 0.8
-_DAY_KERNEL: Final = _DAY_PHI ** np.arange(40) * math.sqrt(1 - _DAY_PHI**2)
-_HOUR_KERNEL: Final = _HOUR_PHI ** np.arange(48) * math.sqrt(1 - _HOUR_PHI**2)
+_DAY_KERNEL: Final[F64] = np.power(_DAY_PHI, np.arange(40.0)) * math.sqrt(1 - _DAY_PHI**2)
+_HOUR_KERNEL: Final[F64] = np.power(_HOUR_PHI, np.arange(48.0)) * math.sqrt(1 - _HOUR_PHI**2)
 
 
 @lru_cache(maxsize=256)
@@ -224,7 +231,7 @@ def _ar_series(seed: int, tag: int, kernel: F64, first: int, stop: int) -> F64:
     any step is a pure function of the seed, so history, live and next year's shapes agree.
     """
     eps = _normals(seed, tag, first - len(kernel) + 1, stop)
-    return np.convolve(eps, kernel, mode="valid")
+    return np.convolve(eps, kernel, mode="valid").astype(np.float64, copy=False)
 
 
 def _season(days_since_epoch: F64) -> F64:
@@ -243,19 +250,31 @@ def _hourly_temperature(seed: int, first: int, stop: int) -> F64:
     days = hours / 24.0
     season = _season(days)
     diurnal = (3.0 + 1.5 * season) * np.cos(2 * np.pi * ((hours % 24.0) - 15.0) / 24.0)
-    day0 = int(math.floor(days[0])) - 1
-    day1 = int(math.floor(days[-1])) + 2
+    day0 = math.floor(days[0]) - 1
+    day1 = math.floor(days[-1]) + 2
     knots = _ar_series(seed, _TAG_DAY_NOISE, _DAY_KERNEL, day0, day1)
     synoptic = np.interp(days, np.arange(day0, day1) + 0.5, knots)
     fast = _ar_series(seed, _TAG_HOUR_NOISE, _HOUR_KERNEL, first, stop)
-    return 9.6 + 9.8 * season + diurnal + (3.3 - 0.7 * season) * synoptic + 0.6 * fast
+    temperature: F64 = 9.6 + 9.8 * season + diurnal + (3.3 - 0.7 * season) * synoptic + 0.6 * fast
+    return temperature
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def _temperature_year(seed: int, year: int) -> F64:
     """Hourly temperatures from 72 h before 1 January 00:00 CET to 1 h past the year's end."""
     h0 = _cet_hour0(year)
     return _hourly_temperature(seed, h0 - _HEAT_LEAD_HOURS, h0 + _hours_in(year) + 1)
+
+
+@lru_cache(maxsize=32)
+def _trailing_day_mean(seed: int, year: int) -> F64:
+    """Mean of the last 24 hourly temperatures, aligned with ``_temperature_year``."""
+    temps = _temperature_year(seed, year)
+    cum = np.concatenate(([0.0], np.cumsum(temps)))
+    index = np.arange(len(temps))
+    first = np.maximum(index - 23, 0)
+    mean: F64 = (cum[index + 1] - cum[first]) / (index + 1 - first)
+    return mean
 
 
 def _saturation_pa(celsius: float) -> float:
@@ -272,6 +291,8 @@ _N_CONTEXTS: Final = 4
 _ACTIVITY: Final = np.array([0.15, 1.0, 1.0, 1.2])
 """How much of the household's H0 share runs in each context (lights, TV, computers...)."""
 _ACTIVITY_AWAY: Final = 0.1
+_PRESENCE_MOISTURE: Final = {_ASLEEP: 0.7, _MORNING: 1.4, _DAYTIME: 1.0, _EVENING: 1.1}
+"""Share of a household's moisture release (breathing, showers, cooking) in each context."""
 
 _ELEC, _WATER, _GAS_HOT, _GAS_COOK = range(4)
 _N_SLOTS: Final = 4
@@ -338,25 +359,25 @@ _NOW: Final = (0.0, 0.0)
 
 _USES: Final = (
     # Water: rates per person. Night toilet visits (~6 L) are the only night-time water use.
-    _Use("toilet", False, (0.035, 1.0, 0.4, 0.7), 1.0, (1, 0), _WATER_HABIT, _ANY_COOK,
+    _Use("toilet", False, (0.035, 0.8, 0.3, 0.6), 1.0, (1, 0), _WATER_HABIT, _ANY_COOK,
          _draw(_NOW, (40, 60), (6, 9))),
-    _Use("hand_wash", False, (0, 1.5, 0.8, 1.2), 1.0, (1, 0), _WATER_HABIT, _ANY_COOK,
+    _Use("hand_wash", False, (0, 1.2, 0.45, 0.9), 1.0, (1, 0), _WATER_HABIT, _ANY_COOK,
          _draw(_NOW, (10, 30), (4, 6), 0.3)),
-    _Use("shower", False, (0, 0.55, 0.03, 0.3), 1.0, (1, 0), _WATER_HABIT, _ANY_COOK,
+    _Use("shower", False, (0, 0.45, 0.02, 0.2), 1.0, (1, 0), _WATER_HABIT, _ANY_COOK,
          _draw(_NOW, (240, 480), (6, 10), 0.6)),
-    _Use("bath", False, (0, 0, 0.005, 0.04), 1.0, (1, 0), _WATER_HABIT, _ANY_COOK,
+    _Use("bath", False, (0, 0, 0.003, 0.025), 1.0, (1, 0), _WATER_HABIT, _ANY_COOK,
          _draw(_NOW, (420, 600), (12, 16), 0.65)),
-    _Use("kitchen_tap", True, (0, 0.8, 0.6, 0.8), 0.7, (1, 0), _WATER_HABIT, _ANY_COOK,
+    _Use("kitchen_tap", True, (0, 0.6, 0.4, 0.6), 0.7, (1, 0), _WATER_HABIT, _ANY_COOK,
          _draw(_NOW, (10, 60), (5, 8), 0.4)),
-    _Use("washing_machine", True, (0, 0, 0.05, 0.02), 0.6, (0.95, 0), _ELEC_HABIT, _ANY_COOK, (
-        *_draw(_NOW, (120, 240), (7, 10)),
-        *_draw((2400, 3600), (100, 200), (7, 10)),
-        *_draw((3300, 4800), (100, 200), (7, 10)),
+    _Use("washing_machine", True, (0, 0, 0.025, 0.015), 0.6, (0.95, 0), _ELEC_HABIT, _ANY_COOK, (
+        *_draw(_NOW, (100, 200), (7, 10)),
+        *_draw((2400, 3600), (80, 140), (7, 10)),
+        *_draw((3300, 4800), (80, 140), (7, 10)),
         _appliance((600, 1200), (1.8, 2.2), (180, 300)),  # heating the wash water
         _appliance((3600, 6000), (0.12, 0.2)),  # drum and electronics
         _appliance((300, 600), (0.3, 0.5), (3300, 5700)),  # spin
     )),
-    _Use("dishwasher", True, (0, 0, 0.03, 0.25), 0.5, (0.35, 0.12), _ELEC_HABIT, _ANY_COOK, (
+    _Use("dishwasher", True, (0, 0, 0.015, 0.18), 0.5, (0.35, 0.12), _ELEC_HABIT, _ANY_COOK, (
         *_draw(_NOW, (60, 100), (3, 4.5)),
         _appliance((900, 1200), (1.8, 2.2), (120, 180)),
         *_draw((2400, 3000), (60, 100), (3, 4.5)),
@@ -364,15 +385,15 @@ _USES: Final = (
         _appliance((600, 900), (1.8, 2.2), (3100, 3700)),  # drying
         _appliance((5400, 7200), (0.05, 0.1)),  # pump
     )),
-    _Use("kettle", True, (0, 0.6, 0.25, 0.2), 0.7, (0.95, 0), _ELEC_HABIT, _ANY_COOK,
+    _Use("kettle", True, (0, 0.35, 0.08, 0.15), 0.7, (0.95, 0), _ELEC_HABIT, _ANY_COOK,
          (_appliance((90, 240), (1.8, 2.4)),)),
-    _Use("microwave", True, (0, 0.2, 0.2, 0.15), 0.7, (0.8, 0), _ELEC_HABIT, _ANY_COOK,
+    _Use("microwave", True, (0, 0.1, 0.05, 0.1), 0.7, (0.8, 0), _ELEC_HABIT, _ANY_COOK,
          (_appliance((60, 360), (0.8, 1.2)),)),
-    _Use("electric_hob", True, (0, 0.12, 0.12, 0.15), 0.5, (1, 0), _ELEC_HABIT, _ELECTRIC_HOB,
+    _Use("electric_hob", True, (0, 0.05, 0.05, 0.12), 0.5, (1, 0), _ELEC_HABIT, _ELECTRIC_HOB,
          (_appliance((600, 2400), (1.0, 2.0)),)),
-    _Use("gas_hob", True, (0, 0.12, 0.12, 0.15), 0.5, (1, 0), _ELEC_HABIT, _GAS_HOB,
+    _Use("gas_hob", True, (0, 0.05, 0.05, 0.12), 0.5, (1, 0), _ELEC_HABIT, _GAS_HOB,
          (_Segment(_GAS_COOK, _NOW, (600, 2400), (0.1 / 3600, 0.25 / 3600)),)),
-    _Use("oven", True, (0, 0, 0.03, 0.03), 0.4, (0.9, 0), _ELEC_HABIT, _ANY_COOK, (
+    _Use("oven", True, (0, 0, 0.015, 0.02), 0.4, (0.9, 0), _ELEC_HABIT, _ANY_COOK, (
         _appliance((480, 720), (2.0, 2.4)),  # preheating
         _appliance((1500, 3000), (0.7, 1.1), (480, 720)),  # thermostat holding
     )),
@@ -404,20 +425,27 @@ def _segment_table() -> tuple[I64, Bool, F64]:
 
 
 _SEG_SLOT, _SEG_VALID, _SEG_PARAMS = _segment_table()
+_SEG_ID: Final = np.arange(_N_USES * _MAX_SEGMENTS).reshape(_N_USES, _MAX_SEGMENTS)
+_FLAT_PARAMS: Final = np.ascontiguousarray(_SEG_PARAMS.reshape(-1, 6).T)  # (6, segment ids)
+_GUIDE: Final = 16
+"""Guide-table resolution for drawing a use from its CDF (Chen & Asau's method)."""
 _USE_RATES: Final = np.array([u.per_hour for u in _USES]) / 3600.0  # (uses, contexts) per second
 _USE_H0: Final = np.array([u.h0_driven for u in _USES])
 
 
 def _mean_energy_per_use(slot: int) -> F64:
-    """Expected units delivered to ``slot`` by one use of each kind (rate and duration independent)."""
+    """Expected units one use of each kind delivers to ``slot`` (rate, duration independent)."""
     mean = _SEG_PARAMS[..., 0::2] + 0.5 * _SEG_PARAMS[..., 1::2]
-    per_segment = mean[..., 1] * mean[..., 2] * (_SEG_VALID & (_SEG_SLOT == slot))
+    per_segment = mean[..., 1] * mean[..., 2] * (_SEG_VALID & (slot == _SEG_SLOT))
     return np.asarray(per_segment.sum(axis=1), dtype=np.float64)
 
 
 _H0_AWAKE_MEAN: Final = 1.23
 """Mean of H0 / its annual mean over 07:00-23:00, measured on demandlib's H0; used to calibrate."""
 _VACATION_SHARE: Final = 0.03
+_H0_ACTIVITY_COUPLING: Final = 1.18
+"""People are at home and awake when H0 is high, so the occupancy-gated H0 share delivers this
+much more than H0 times mean activity; measured over whole simulated years."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,14 +469,17 @@ class _DayPlan:
     comfort: F64  # day-to-day offset of the indoor temperature
 
 
-_N_PIECES: Final = 11
 _PIECE_CONTEXT: Final = np.array(
-    [_DAYTIME, _DAYTIME, _DAYTIME, _EVENING, _ASLEEP, _MORNING]
-    + [_DAYTIME, _DAYTIME, _DAYTIME, _EVENING, _ASLEEP]
+    [
+        *(_DAYTIME, _DAYTIME, _DAYTIME, _EVENING, _ASLEEP),  # the day before
+        *(_MORNING, _DAYTIME, _DAYTIME, _DAYTIME, _EVENING, _ASLEEP),  # the day itself
+    ]
 )
 _CONTEXT_OF_PIECE: Final = (np.arange(_N_CONTEXTS)[:, None] == _PIECE_CONTEXT[None, :]).astype(
     np.float64
 )
+_CONTEXT_ROWS: Final = (np.array([4, 5, 0, 3]), np.array([10, 5, 6, 9]))
+"""The (at most two) positive piece rows of each context: yesterday's and today's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,6 +496,8 @@ class _Pieces:
     end: F64
     weight: F64
     heating: F64  # (households,) of day d
+    row_first: F64  # (pieces,) earliest start, to skip rows a step cannot touch
+    row_last: F64
 
 
 # --------------------------------------------------------------------------------------------
@@ -482,7 +515,7 @@ _CALIBRATION_MONDAY: Final = 20_094  # 2025-01-06, two ordinary weeks
 _HISTORY_WARM_UP_HOURS: Final = 3
 _CACHE_DAYS: Final = 128
 
-_ELECTRICITY_MEDIAN_KWH: Final = np.array([1800.0, 2700.0, 3400.0, 4000.0])
+_ELECTRICITY_MEDIAN_KWH: Final = np.array([1900.0, 2900.0, 3600.0, 4200.0])
 """Median annual consumption of 1-4 person households (German figures, without electric heating)."""
 
 
@@ -565,6 +598,7 @@ class ConsumptionModel:
         return list(self._household_ids)
 
     def persons(self, household: int) -> int:
+        """How many people live in a household (1-4)."""
         return int(self._hh.persons[self._hh_index(household)])
 
     def consumption(self, t0: float, t1: float) -> F64:
@@ -641,34 +675,19 @@ class ConsumptionModel:
     def indoor_temperature(self, household: int, t: float) -> float:
         """Indoor temperature (°C): heating set-point with night set-back and drift in winter,
         free-running with the outdoor weather in summer."""
-        h = self._hh_index(household)
-        context, plan = self._context_at(h, t)
-        hh = self._hh
-        setpoint = float(hh.setpoint[h])
-        if context == _ASLEEP:
-            setpoint -= float(hh.setback[h])
-        elif context < 0 and plan.home[h] == 0.0:
-            setpoint = 17.0  # holiday: heating turned down
-        outdoor_day = self._outdoor_mean_24h(t)
-        local_hour = ((t + _utc_offset(t)) % _DAY) / _HOUR
-        solar = math.cos(2 * math.pi * (local_hour - 16.0) / 24.0)
-        free = 13.5 + 0.5 * outdoor_day + (0.5 + 0.05 * max(outdoor_day, 0.0)) * solar
-        # smooth maximum: the heating only keeps the room from falling below the set-point
-        base = 0.5 * (setpoint + free + math.sqrt((setpoint - free) ** 2 + 0.5))
-        drift = 0.3 * math.sin(2 * math.pi * t / float(hh.drift_period_s[h]) + hh.drift_phase[h])
-        return base + drift + float(plan.comfort[h])
+        return self._indoor(self._hh_index(household), t)[0]
 
     def indoor_humidity(self, household: int, t: float) -> float:
         """Indoor relative humidity (%): outdoor moisture plus what the occupants add."""
         h = self._hh_index(household)
-        context, _ = self._context_at(h, t)
-        outdoor = self.outdoor_temperature(t)
-        season = float(_season(np.array([t / _DAY]))[0])
-        vapour = (0.78 - 0.07 * season) * _saturation_pa(outdoor)
-        presence = {_ASLEEP: 0.7, _MORNING: 1.4, _DAYTIME: 1.0, _EVENING: 1.1}.get(context, 0.25)
-        vapour += float(self._hh.moisture_pa[h]) * presence
-        rh = 100.0 * vapour / _saturation_pa(self.indoor_temperature(household, t))
-        return min(max(rh, 18.0), 90.0)
+        inside, context, outdoor_day = self._indoor(h, t)
+        # Outdoor vapour pressure follows the daily mean temperature, not the diurnal swing
+        # (relative humidity outside is what swings).
+        season = math.cos(2 * math.pi * (t / _DAY - 201.5) / 365.2425)
+        vapour = (0.8 - 0.08 * season) * _saturation_pa(outdoor_day)
+        vapour += float(self._hh.moisture_pa[h]) * _PRESENCE_MOISTURE.get(context, 0.25)
+        rh = 100.0 * vapour / _saturation_pa(inside)
+        return min(max(rh, 18.0), 80.0)
 
     def mean_rate(self, meter: int, t0: float, t1: float) -> float:
         """Mean flow of one meter over [t0, t1) in units per hour, from what is known now.
@@ -684,11 +703,12 @@ class ConsumptionModel:
         a = float(t0)
         while a < t1:
             b = min(float(t1), a + _MAX_STEP)
-            det, _, _, _ = self._deterministic(a, b)
+            steady = np.zeros(self.n_meters)
+            self._steady(steady, a, b)
             live = self._live
             mask = live.meter == meter
             overlap = np.minimum(live.end[mask], b) - np.maximum(live.start[mask], a)
-            total += float(det[meter]) + float((np.maximum(overlap, 0) * live.rate[mask]).sum())
+            total += float(steady[meter]) + float((np.maximum(overlap, 0) * live.rate[mask]).sum())
             a = b
         return total / (t1 - t0) * _HOUR + float(self._extra[meter])
 
@@ -715,7 +735,9 @@ class ConsumptionModel:
             prep_h=rng.uniform(0.5, 1.2, count),
             evening_h=rng.uniform(0.75, 1.25, count),
             work_h=np.where(
-                rng.random(count) < 0.15, rng.uniform(4.0, 6.0, count), rng.uniform(8.0, 10.0, count)
+                rng.random(count) < 0.15,
+                rng.uniform(4.0, 6.0, count),
+                rng.uniform(8.0, 10.0, count),
             ),
             errand_p=rng.uniform(0.3, 0.6, count),
             appetite=rng.standard_normal(count),
@@ -747,7 +769,9 @@ class ConsumptionModel:
         rank: dict[tuple[int, int], int] = {}
         targets: list[list[int]] = []
         stream_hh: list[int] = []
-        for m, (kind, h) in enumerate(zip(self._kinds.tolist(), self._meter_hh.tolist(), strict=True)):
+        for m, (kind, h) in enumerate(
+            zip(self._kinds.tolist(), self._meter_hh.tolist(), strict=True)
+        ):
             if kind not in (MeterKind.ELECTRICITY, MeterKind.WATER, MeterKind.GAS):
                 continue
             r = rank.get((h, kind), 0)
@@ -765,8 +789,21 @@ class ConsumptionModel:
                 targets[s][_GAS_COOK] = m if cooks_with_gas[h] else -1
         n_streams = len(targets)
         self._stream_target = np.array(targets, dtype=np.int64).reshape(n_streams, _N_SLOTS)
+        # For every (stream, use): its segments that reach a meter of the stream, listed
+        # first, with that meter; so starting a use needs no filtering.
+        seg_meter = self._stream_target[:, _SEG_SLOT]  # (streams, uses, segments)
+        reached = _SEG_VALID[None] & (seg_meter >= 0)
+        order = np.argsort(~reached, axis=2, kind="stable")
+        self._reached_count = reached.sum(axis=2).ravel()
+        self._reached_segment = np.take_along_axis(
+            np.broadcast_to(_SEG_ID, seg_meter.shape), order, axis=2
+        ).ravel()
+        self._reached_meter = np.take_along_axis(seg_meter, order, axis=2).ravel()
         self._stream_hh = np.array(stream_hh, dtype=np.int64)
-        self._stream_index = np.arange(n_streams)
+        self._n_streams = n_streams
+        self._stream_is_household = n_streams == len(self._household_ids) and bool(
+            (self._stream_hh == np.arange(n_streams)).all()
+        )
 
         # weight[u, s]: how often stream s does use u relative to the per-person rate
         rng = np.random.default_rng([self._seed, _TAG_STREAMS])
@@ -793,37 +830,45 @@ class ConsumptionModel:
 
         # per-context rates of the plain and of the H0-driven uses, and where each use falls
         per_use = _USE_RATES.T[:, :, None] * weight[None, :, :]  # (contexts, uses, streams)
-        groups = [per_use * ~_USE_H0[None, :, None], per_use * _USE_H0[None, :, None]]
-        self._rate = np.stack([g.sum(axis=1) for g in groups])  # (2, contexts, streams)
-        cumulative = np.stack([np.cumsum(g, axis=1) for g in groups])  # (2, ctx, uses, streams)
+        groups = np.stack((per_use * ~_USE_H0[None, :, None], per_use * _USE_H0[None, :, None]))
+        # rate[g * contexts + c, s]: uses of stream s per second it spends in context c, for
+        # the plain (g = 0) and the H0-driven (g = 1) uses
+        self._rate = groups.sum(axis=2).reshape(2 * _N_CONTEXTS, n_streams)
+        cumulative = np.cumsum(groups, axis=2)  # (2, contexts, uses, streams)
         total = cumulative[:, :, -1:, :]
-        self._use_cdf = np.moveaxis(
-            np.divide(cumulative, total, out=np.ones_like(cumulative), where=total > 0), 2, 3
-        )  # (2, contexts, streams, uses)
+        cdf = np.divide(cumulative, total, out=np.ones_like(cumulative), where=total > 0)
+        cdf = np.moveaxis(cdf, 3, 0).reshape(-1, _N_USES)  # rows: (stream, group, context)
+        self._use_cdf = cdf.ravel()
+        # guide[row, k]: the first use whose CDF exceeds k / _GUIDE
+        grid = np.arange(_GUIDE) / _GUIDE
+        self._use_guide = (cdf[:, None, :] <= grid[None, :, None]).sum(axis=2).ravel()
 
     def _build_meters(self) -> None:
-        n = self.n_meters
+        """Per-meter constants, kept only for the meters they concern (vectorised subsets)."""
         hh = self._hh
         rng = np.random.default_rng([self._seed, _TAG_METERS])
-        is_elec = self._kinds == MeterKind.ELECTRICITY
-        h = self._meter_hh
-        base_w = rng.uniform(20.0, 60.0, n) * is_elec
-        # fridge (row 0) and freezer (row 1): compressors cycling on a fixed duty
+        self._elec = np.flatnonzero(self._kinds == MeterKind.ELECTRICITY)
+        self._n_elec = n = len(self._elec)
+        self._elec_hh = h = self._meter_hh[self._elec]
+        base_w = rng.uniform(20.0, 60.0, n)
+        # Fridge (row 0) and, in about a third of homes, a freezer (row 1): compressors cycling
+        # with a fixed duty. Flattened into a list of compressors with the meter they load.
         power_w = np.stack((rng.uniform(70.0, 130.0, n), rng.uniform(80.0, 120.0, n)))
-        power_w *= np.stack((is_elec, is_elec & (rng.random(n) < 0.35)))
+        owned = np.stack((np.ones(n, dtype=np.bool_), rng.random(n) < 0.35))
         duty = np.stack((rng.uniform(0.30, 0.40, n), rng.uniform(0.35, 0.45, n)))
         on_s = np.stack((rng.uniform(15.0, 25.0, n), rng.uniform(20.0, 35.0, n))) * 60.0
-        self._cycle_period = on_s / duty
-        self._cycle_on = on_s
-        self._cycle_phase = rng.uniform(0.0, 1.0, (2, n)) * self._cycle_period
-        self._cycle_kwh_per_s = power_w / 3.6e6
+        phase = rng.uniform(0.0, 1.0, (2, n))
+        self._cycle_meter = np.broadcast_to(np.arange(n), (2, n))[owned]
+        self._cycle_on = on_s[owned]
+        self._cycle_period = (on_s / duty)[owned]
+        self._cycle_phase = phase[owned] * self._cycle_period
+        self._cycle_kwh_per_s = power_w[owned] / 3.6e6
         self._base_kwh_per_s = base_w / 3.6e6
 
-        annual = _ELECTRICITY_MEDIAN_KWH[hh.persons.astype(np.int64) - 1] * np.exp(0.3 * hh.appetite)
-        annual_m = annual[h] * is_elec
+        median = _ELECTRICITY_MEDIAN_KWH[hh.persons.astype(np.int64) - 1]
+        annual = (median * np.exp(0.3 * hh.appetite))[h]
         hours = self._calibration_hours()  # (contexts, households), per year
-        fridge_kwh = (power_w * duty).sum(axis=0) * 8.766
-        uses_kwh = np.zeros(n)
+        compressor_kwh = (power_w * duty * owned).sum(axis=0) * 8.766
         per_use = _mean_energy_per_use(_ELEC)  # kWh per use
         h0_boost = np.where(_USE_H0, _H0_AWAKE_MEAN, 1.0)
         expected = (
@@ -831,24 +876,28 @@ class ConsumptionModel:
             * self._use_weight[None, :, :]
             * hours[:, self._stream_hh][:, None, :]
         ).sum(axis=(0, 1))  # kWh per year per stream
-        elec_meter = self._stream_target[:, _ELEC]
-        uses_kwh[elec_meter[elec_meter >= 0]] = expected[elec_meter >= 0]
+        uses_kwh = np.zeros(len(self._kinds))
+        stream_elec = self._stream_target[:, _ELEC]
+        uses_kwh[stream_elec[stream_elec >= 0]] = expected[stream_elec >= 0]
+        # The H0 share is what is left of the annual figure once the modelled loads are taken
+        # out; a floor keeps lights and electronics in homes whose appliances already add up.
         smooth_kwh = np.maximum(
-            annual_m - base_w * 8.766 - fridge_kwh - uses_kwh, 0.25 * annual_m
+            annual - base_w * 8.766 - compressor_kwh - uses_kwh[self._elec], 0.25 * annual
         )
         activity = (_ACTIVITY - _ACTIVITY_AWAY) @ hours / (365.25 * 24.0) + _ACTIVITY_AWAY
-        self._smooth_coef = smooth_kwh / activity[h]
-        self._annual_electricity = annual_m
+        self._smooth_coef = smooth_kwh / (activity[h] * _H0_ACTIVITY_COUPLING)
 
-        variant = hh.building * len(_HEATING_LIMITS) + hh.heating_limit
-        self._variant = variant[h]
         per_kwh = np.select(
             [self._kinds == MeterKind.GAS, self._kinds == MeterKind.HEAT],
             [1.0 / (_GAS_KWH_PER_M3 * _BOILER_EFFICIENCY), 1.0],
             0.0,
         )
-        self._heat_coef = hh.heat_kwh[h] * per_kwh
-        self._has_heating = bool(self._heat_coef.any())
+        self._heated = np.flatnonzero(per_kwh > 0)
+        self._n_heated = len(self._heated)
+        self._heated_hh = self._meter_hh[self._heated]
+        variant = hh.building * len(_HEATING_LIMITS) + hh.heating_limit
+        self._heat_variant = variant[self._heated_hh]
+        self._heat_coef = (hh.heat_kwh[self._meter_hh] * per_kwh)[self._heated]
 
     def _calibration_hours(self) -> F64:
         """Expected hours per year in each context per household, from two sample weeks."""
@@ -859,7 +908,7 @@ class ConsumptionModel:
             cur = self._make_plan(day, holidays=False)
             pieces = self._make_pieces(prev, cur)
             start = day * _DAY
-            exposure += self._exposure(pieces, start, start + _DAY)[0]
+            exposure += self._exposure(pieces, start, start + _DAY)
         return exposure / len(days) * (365.25 / _HOUR) * (1.0 - _VACATION_SHARE)
 
     # ---- day plans -------------------------------------------------------------------------
@@ -911,7 +960,7 @@ class ConsumptionModel:
             year = _year_of(day * _DAY)
             doy = day - _year_start(year) // 86_400
             first, stop = self._holiday_table(year)
-            home = 1.0 - ((doy >= first) & (doy < stop)).any(axis=1)
+            home[((doy >= first) & (doy < stop)).any(axis=1)] = 0.0
         t = day * _DAY
         return _DayPlan(
             wake=t + wake_h * _HOUR,
@@ -922,7 +971,8 @@ class ConsumptionModel:
             evening_start=t + evening_start * _HOUR,
             bed=t + bed_h * _HOUR,
             home=home,
-            heating=np.exp(0.08 * jitter[3]),
+            # a home left on holiday is kept cooler
+            heating=np.exp(0.08 * jitter[3]) * (0.7 + 0.3 * home),
             comfort=0.3 * jitter[4],
         )
 
@@ -947,6 +997,8 @@ class ConsumptionModel:
             end=end,
             weight=sign * home,
             heating=q.heating,
+            row_first=start.min(axis=1, initial=np.inf),
+            row_last=end.max(axis=1, initial=-np.inf),
         )
 
     def _pieces(self, day: int) -> _Pieces:
@@ -967,10 +1019,15 @@ class ConsumptionModel:
         return value
 
     @staticmethod
-    def _exposure(pieces: _Pieces, a: float, b: float) -> tuple[F64, F64]:
-        """Seconds of [a, b) (local) each household spends in each context, and the overlaps."""
-        overlap = np.maximum(np.minimum(b, pieces.end) - np.maximum(a, pieces.start), 0.0)
-        return _CONTEXT_OF_PIECE @ (overlap * pieces.weight), overlap
+    def _exposure(pieces: _Pieces, a: float, b: float) -> F64:
+        """Seconds of local [a, b) each household spends in each context, (contexts, households)."""
+        rows = np.flatnonzero((pieces.row_first < b) & (pieces.row_last > a))
+        overlap = np.minimum(pieces.end[rows], b)
+        overlap -= np.maximum(pieces.start[rows], a)
+        np.maximum(overlap, 0.0, out=overlap)
+        overlap *= pieces.weight[rows]
+        exposure: F64 = _CONTEXT_OF_PIECE[:, rows] @ overlap
+        return exposure
 
     def _context_at(self, h: int, t: float) -> tuple[int, _DayPlan]:
         """Occupancy context of one household at ``t`` (-1: away), and that day's plan."""
@@ -984,6 +1041,39 @@ class ConsumptionModel:
             return -1, plan
         return int(_PIECE_CONTEXT[int(np.argmax(weights > 0))]), plan
 
+    def _indoor(self, h: int, t: float) -> tuple[float, int, float]:
+        """Indoor temperature, occupancy context and 24-h mean outdoor temperature."""
+        context, plan = self._context_at(h, t)
+        hh = self._hh
+        local = t + _utc_offset(t)
+        day = int(local // _DAY)
+        setpoint = float(hh.setpoint[h])
+        if plan.home[h] == 0.0:
+            setpoint = 17.0  # holiday: heating turned down
+        else:
+            # The room drifts down over ~1.5 h after bedtime and back up within an hour of
+            # waking, rather than stepping with the thermostat.
+            bed = float(self._plan(day - 1).bed[h])
+            if local >= float(plan.bed[h]):
+                bed = float(plan.bed[h])
+            cooled = min(max((local - bed) / 5400.0, 0.0), 1.0)
+            if local >= float(plan.wake[h]) and context != _ASLEEP:
+                cooled *= min(max(1.0 - (local - float(plan.wake[h])) / _HOUR, 0.0), 1.0)
+            setpoint -= float(hh.setback[h]) * cooled
+        outdoor_day = self._outdoor_mean_24h(t)
+        local_hour = (local % _DAY) / _HOUR
+        solar = math.cos(2 * math.pi * (local_hour - 16.0) / 24.0)
+        free = 13.5 + 0.5 * outdoor_day + (0.5 + 0.05 * max(outdoor_day, 0.0)) * solar
+        # smooth maximum: the heating only keeps the room from falling below the set-point
+        base = 0.5 * (setpoint + free + math.sqrt((setpoint - free) ** 2 + 0.5))
+        drift = 0.3 * math.sin(2 * math.pi * t / float(hh.drift_period_s[h]) + hh.drift_phase[h])
+        # the day-to-day offset glides from one day's value to the next
+        into_day = (local - day * _DAY) / _DAY
+        comfort = (1 - into_day) * float(plan.comfort[h]) + into_day * float(
+            self._plan(day + 1).comfort[h]
+        )
+        return base + drift + comfort, context, outdoor_day
+
     def _hh_index(self, household: int) -> int:
         try:
             return self._household_index[household]
@@ -993,9 +1083,8 @@ class ConsumptionModel:
     def _outdoor_mean_24h(self, t: float) -> float:
         cet = t + _CET
         year = _year_of(cet)
-        temps = _temperature_year(self._seed, year)
         i = int(cet / _HOUR - _cet_hour0(year)) + _HEAT_LEAD_HOURS
-        return float(temps[max(i - 23, 0) : i + 1].mean())
+        return float(_trailing_day_mean(self._seed, year)[i])
 
     # ---- one step ---------------------------------------------------------------------------
 
@@ -1028,60 +1117,74 @@ class ConsumptionModel:
             a = b
         return total, total / (local1 - local0) * year_seconds
 
-    def _deterministic(self, t0: float, t1: float) -> tuple[F64, F64, F64, float]:
-        """Everything but the uses: standby, compressors, H0 share, space heating.
+    def _steady(self, out: F64, t0: float, t1: float) -> tuple[int, _Pieces, F64, float]:
+        """Add everything but the uses (standby, compressors, H0 share, space heating) to ``out``.
 
-        Also returns the context exposure (contexts, households), the piece overlaps and the
-        H0 ratio, which the use sampler needs.
+        Returns what the use sampler needs too: the local-time offset, the day's occupancy
+        pieces, the context exposure and the H0 ratio.
         """
         dt = t1 - t0
         offset = _utc_offset(t0)
         local0, local1 = t0 + offset, t1 + offset
-        day = int(local0 // _DAY)
-        pieces = self._pieces(day)
-        exposure, overlap = self._exposure(pieces, local0, local1)
+        pieces = self._pieces(int(local0 // _DAY))
+        exposure = self._exposure(pieces, local0, local1)
         h0, h0_ratio = self._h0_energy(local0, local1)
-        activity = (_ACTIVITY - _ACTIVITY_AWAY) @ exposure / dt + _ACTIVITY_AWAY
 
-        tau0 = t0 + self._cycle_phase
-        tau1 = t1 + self._cycle_phase
-        k0 = np.floor(tau0 / self._cycle_period)
-        k1 = np.floor(tau1 / self._cycle_period)
-        on = (k1 - k0) * self._cycle_on + np.minimum(
-            tau1 - k1 * self._cycle_period, self._cycle_on
-        ) - np.minimum(tau0 - k0 * self._cycle_period, self._cycle_on)
-        compressors = (on * self._cycle_kwh_per_s).sum(axis=0)
-
-        h = self._meter_hh
-        energy = self._base_kwh_per_s * dt + compressors + self._smooth_coef * h0 * activity[h]
-        if self._has_heating:
+        if self._n_elec:
+            activity = (_ACTIVITY - _ACTIVITY_AWAY) @ exposure / dt + _ACTIVITY_AWAY
+            k0, r0 = np.divmod(t0 + self._cycle_phase, self._cycle_period)
+            k1, r1 = np.divmod(t1 + self._cycle_phase, self._cycle_period)
+            on: F64 = (k1 - k0) * self._cycle_on
+            on += np.minimum(r1, self._cycle_on)
+            on -= np.minimum(r0, self._cycle_on)
+            compressors = np.bincount(
+                self._cycle_meter, weights=on * self._cycle_kwh_per_s, minlength=self._n_elec
+            )
+            energy = self._base_kwh_per_s * dt + compressors
+            energy += self._smooth_coef * (h0 * activity[self._elec_hh])
+            out[self._elec] += energy
+        if self._n_heated:
             heat = self._heat_energy(t0, t1)
-            energy += self._heat_coef * heat[self._variant] * pieces.heating[h]
-        return energy, exposure, overlap, h0_ratio
+            hh = self._heated_hh
+            out[self._heated] += self._heat_coef * heat[self._heat_variant] * pieces.heating[hh]
+        return offset, pieces, exposure, h0_ratio
 
     def _advance(self, engine: _Engine, t0: float, t1: float, out: F64) -> None:
         """Add the consumption of [t0, t1) (at most an hour) to ``out`` and move ``engine`` on."""
-        dt = t1 - t0
-        energy, exposure, overlap, h0_ratio = self._deterministic(t0, t1)
-        out += energy
-        out += self._extra * (dt / _HOUR)
+        offset, pieces, exposure, h0_ratio = self._steady(out, t0, t1)
+        out += self._extra * ((t1 - t0) / _HOUR)
 
-        # New uses: one Poisson count per stream, then which group/context, which use, when.
-        per_stream = exposure[:, self._stream_hh][None, :, :] * self._rate
-        per_stream[1] *= h0_ratio
-        flat = per_stream.reshape(2 * _N_CONTEXTS, -1)
-        lam = flat.sum(axis=0)
-        rng = engine.rng
-        counts = rng.poisson(lam)
-        n_new = int(counts.sum())
-        if n_new:
-            self._start_uses(engine, flat, lam, counts, overlap, t0, t1)
+        if self._n_streams:
+            # Expected new uses per (stream, group, context). Rather than one Poisson draw per
+            # cell, draw the total and spread it over the cells in proportion (the same
+            # process, by Poisson splitting, for a fraction of the cost on short steps).
+            by_context = exposure if self._stream_is_household else exposure[:, self._stream_hh]
+            lam = np.concatenate((by_context, by_context * h0_ratio))
+            lam *= self._rate
+            cumulative = np.cumsum(lam.T)  # stream-major
+            expected = float(cumulative[-1])
+            n_new = int(engine.rng.poisson(expected)) if expected > 0 else 0
+            if n_new:
+                # sorted keys make the search sequential and leave the streams in order
+                keys = np.sort(engine.rng.random(n_new)) * expected
+                cell = np.minimum(np.searchsorted(cumulative, keys, "right"), len(cumulative) - 1)
+                stream, which = np.divmod(cell, 2 * _N_CONTEXTS)
+                self._start_uses(
+                    engine,
+                    stream,
+                    which,
+                    pieces,
+                    local0=t0 + offset,
+                    local1=t1 + offset,
+                    offset=offset,
+                )
 
         if len(engine.meter):
-            run = np.minimum(engine.end, t1) - np.maximum(engine.start, t0)
-            out += np.bincount(
-                engine.meter, weights=np.maximum(run, 0.0) * engine.rate, minlength=len(out)
-            )
+            run = np.minimum(engine.end, t1)
+            run -= np.maximum(engine.start, t0)
+            np.maximum(run, 0.0, out=run)
+            run *= engine.rate
+            out += np.bincount(engine.meter, weights=run, minlength=len(out))
             alive = engine.end > t1
             if not alive.all():
                 engine.meter = engine.meter[alive]
@@ -1092,48 +1195,57 @@ class ConsumptionModel:
     def _start_uses(
         self,
         engine: _Engine,
-        flat: F64,
-        lam: F64,
-        counts: I64,
-        overlap: F64,
-        t0: float,
-        t1: float,
+        stream: I64,
+        which: I64,
+        pieces: _Pieces,
+        *,
+        local0: float,
+        local1: float,
+        offset: float,
     ) -> None:
-        rng = engine.rng
-        stream = np.repeat(self._stream_index, counts)
-        n_new = len(stream)
-        u = rng.random((5, n_new))
-        cdf = np.cumsum(flat[:, stream], axis=0)
-        which = np.minimum((cdf < (u[0] * lam[stream])).sum(axis=0), 2 * _N_CONTEXTS - 1)
-        group, context = np.divmod(which, _N_CONTEXTS)
-        use_cdf = self._use_cdf[group, context, stream]  # (new, uses)
-        use = np.minimum((use_cdf < u[1][:, None]).sum(axis=1), _N_USES - 1)
+        """Start uses: one per entry of ``stream`` (sorted), in (group, context) ``which``."""
+        u = engine.rng.random((4, len(stream)))
+        context = which % _N_CONTEXTS
+        # Which use: inverse CDF of the (stream, group, context) row, started from the guide
+        # table and walked forward (rarely more than one step).
+        row = stream * (2 * _N_CONTEXTS) + which
+        use = self._use_guide[row * _GUIDE + (u[0] * _GUIDE).astype(np.int64)]
+        base = row * _N_USES
+        while True:
+            behind = self._use_cdf[base + use] <= u[0]
+            if not behind.any():
+                break
+            use += behind
 
-        # when: uniformly within the part of [t0, t1) the household spends in that context
-        offset = _utc_offset(t0)
-        local0, local1 = t0 + offset, t1 + offset
-        pieces = self._pieces(int(local0 // _DAY))
-        h = self._stream_hh[stream]
-        inside = (
-            (_PIECE_CONTEXT[:, None] == context[None, :])
-            & (pieces.weight[:, h] > 0)
-            & (overlap[:, h] > 0)
-        )
-        lo = np.where(inside, np.maximum(local0, pieces.start[:, h]), np.inf).min(axis=0)
-        hi = np.where(inside, np.minimum(local1, pieces.end[:, h]), -np.inf).max(axis=0)
-        ok = hi > lo
-        lo = np.where(ok, lo, local0)
-        hi = np.where(ok, hi, local1)
-        begin = lo + u[2] * (hi - lo) - offset
+        # When: uniformly within the part of [t0, t1) the household spends in that context.
+        # A context has at most two intervals that can touch the step, yesterday's before
+        # today's; an errand cutting the daytime in two is ignored, it outlasts most steps.
+        households = self._stream_hh[stream]
+        start, end, weight = pieces.start.ravel(), pieces.end.ravel(), pieces.weight.ravel()
+        bounds = []
+        for rows in _CONTEXT_ROWS:
+            cell = rows[context] * pieces.start.shape[1] + households
+            a = np.maximum(start[cell], local0)
+            b = np.minimum(end[cell], local1)
+            bounds.append((a, b, (b > a) & (weight[cell] > 0)))
+        (a0, b0, ok0), (a1, b1, ok1) = bounds
+        lo = np.where(ok0, a0, np.where(ok1, a1, local0))
+        hi = np.where(ok1, b1, np.where(ok0, b0, local1))
+        begin = lo + u[1] * (hi - lo) - offset
 
-        params = _SEG_PARAMS[use]  # (new, segments, 6)
-        meter = self._stream_target[stream[:, None], _SEG_SLOT[use]]
-        keep = _SEG_VALID[use] & (meter >= 0)
-        stretch = u[3][:, None]
-        start = begin[:, None] + params[..., 0] + stretch * params[..., 1]
-        end = start + params[..., 2] + stretch * params[..., 3]
-        rate = params[..., 4] + u[4][:, None] * params[..., 5]
-        engine.meter = np.concatenate((engine.meter, meter[keep]))
-        engine.start = np.concatenate((engine.start, start[keep]))
-        engine.end = np.concatenate((engine.end, end[keep]))
-        engine.rate = np.concatenate((engine.rate, rate[keep]))
+        # What: the use's segments that reach a meter of this stream.
+        key = stream * _N_USES + use
+        count = self._reached_count[key]
+        event = np.repeat(np.arange(len(key)), count)
+        first = np.cumsum(count) - count
+        cell = key[event] * _MAX_SEGMENTS + (np.arange(len(event)) - first[event])
+        meter = self._reached_meter[cell]
+        params = _FLAT_PARAMS[:, self._reached_segment[cell]]  # (6, segments)
+        stretch = u[2][event]
+        start = begin[event] + params[0] + stretch * params[1]
+        end = start + params[2] + stretch * params[3]
+        rate = params[4] + u[3][event] * params[5]
+        engine.meter = np.concatenate((engine.meter, meter))
+        engine.start = np.concatenate((engine.start, start))
+        engine.end = np.concatenate((engine.end, end))
+        engine.rate = np.concatenate((engine.rate, rate))
