@@ -157,9 +157,10 @@ class HostSession(asyncio.Protocol):
             case TimeSync(request_id=rid, unix_time=t):
                 previous = int(c.clock.now())
                 # An accelerated demo keeps its own clock; at real speed the host's time wins.
+                # Simulated time never runs backwards: a clock set into the past only pauses the
+                # meters until it catches up, so no consumption is counted twice.
                 if c.clock.speed == 1.0:
                     c.clock.set(float(t))
-                    net.now = min(net.now, float(t))
                 self.send(TimeSyncResult(rid, previous, int(c.clock.now())))
             case GetInventory(request_id=rid):
                 modules = net.inventory()

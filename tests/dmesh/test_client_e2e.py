@@ -319,3 +319,20 @@ def test_unsupported_url_is_refused() -> None:
     # serialx's loop:// does not work with asyncio transports; say so instead of hanging.
     with pytest.raises(ValueError, match="unsupported URL"):
         Endpoint.parse("loop://")
+
+
+async def test_time_sync_sets_the_clock_and_never_recounts(start_simulator) -> None:
+    sim = await start_simulator(meter_modules=1, speed=1)
+    client = await connected(sim.url, sync_time=False)
+    try:
+        sim.concentrator.tick()
+        counters_before = sim.network.counters.copy()
+        result = await client.time_sync(int(sim.network.now) - 7200)  # two hours back
+        assert result.new_time == pytest.approx(result.previous_time - 7200, abs=2)
+        sim.concentrator.tick()
+        # The meters wait for the clock to catch up instead of counting the two hours again.
+        assert (sim.network.counters == counters_before).all()
+        forward = await client.time_sync(int(sim.network.now) + 3600)
+        assert forward.new_time >= sim.network.now + 3590
+    finally:
+        await client.close()
