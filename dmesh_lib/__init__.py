@@ -18,6 +18,7 @@ from .client import (
 from .transport import (
     ConnectError,
     HostUnreachable,
+    InvalidAddress,
     PortBusy,
     PortNotFound,
     PortPermissionDenied,
@@ -37,6 +38,7 @@ __all__ = [
     "Event",
     "HostUnreachable",
     "HourlyCounter",
+    "InvalidAddress",
     "MeterConfig",
     "MeterKind",
     "MeterTotalizer",

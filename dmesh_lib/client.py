@@ -400,6 +400,10 @@ class ConcentratorClient:
             hops = message.hops if isinstance(message, CommandAccepted) else 0
             pending.on_progress(hops)
         if pending.is_final(message, pending.responses):
+            if isinstance(message, InventoryPage):
+                # The cached module states follow the last page at once; subscribers must find
+                # the modules already known when those events arrive.
+                self._store_inventory(pending.responses)
             pending.done.set_result(pending.responses)
 
     # ------------------------------------------------------------------ meters
@@ -526,10 +530,12 @@ class ConcentratorClient:
     async def get_inventory(self) -> list[ModuleInfo]:
         """Every module the concentrator knows, online or not; also refreshes ``modules``."""
         responses = await self._request(GetInventory, self._all_pages(InventoryPage))
+        return list(self._store_inventory(responses).values())
+
+    def _store_inventory(self, responses: list[Message]) -> dict[int, ModuleInfo]:
         pages = sorted((r for r in responses if isinstance(r, InventoryPage)), key=lambda p: p.page)
-        modules = [info for page in pages for info in page.modules]
-        self.modules = {info.serial: info for info in modules}
-        return modules
+        self.modules = {info.serial: info for page in pages for info in page.modules}
+        return self.modules
 
     async def get_topology(self) -> list[TopologyEntry]:
         responses = await self._request(GetTopology, self._all_pages(TopologyPage))

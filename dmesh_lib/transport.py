@@ -37,6 +37,10 @@ class HostUnreachable(ConnectError):
     pass
 
 
+class InvalidAddress(ConnectError, ValueError):
+    """Neither a device path nor ``socket://host:port`` (e.g. serialx's ``loop://``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     url: str
@@ -53,12 +57,14 @@ class Endpoint:
         if url.startswith("socket://"):
             parts = urlsplit(url)
             if not parts.hostname or parts.port is None:
-                raise ValueError(f"expected socket://host:port, got {url!r}")
+                raise InvalidAddress(f"expected socket://host:port, got {url!r}")
             return cls(url, parts.hostname, parts.port)
         if "://" in url:
-            raise ValueError(f"unsupported URL {url!r}: use a device path or socket://host:port")
+            raise InvalidAddress(
+                f"unsupported URL {url!r}: use a device path or socket://host:port"
+            )
         if not url:
-            raise ValueError("empty port")
+            raise InvalidAddress("empty port")
         return cls(url)
 
 

@@ -18,6 +18,7 @@ from dmesh_lib import (
     ConcentratorNotResponding,
     ConnectionState,
     HostUnreachable,
+    InvalidAddress,
     MeterKind,
     MeterValue,
     PortNotFound,
@@ -315,10 +316,33 @@ async def test_garbage_on_the_line_is_survived(start_simulator) -> None:
         await server.wait_closed()
 
 
-def test_unsupported_url_is_refused() -> None:
+async def test_unsupported_url_is_a_connect_error() -> None:
     # serialx's loop:// does not work with asyncio transports; say so instead of hanging.
     with pytest.raises(ValueError, match="unsupported URL"):
         Endpoint.parse("loop://")
+    client = ConcentratorClient("loop://")
+    with pytest.raises(InvalidAddress):
+        await client.connect()
+    assert client.state is ConnectionState.DISCONNECTED
+
+
+async def test_modules_are_known_when_their_cached_state_arrives(start_simulator) -> None:
+    sim = await start_simulator(meter_modules=3)
+    client = ConcentratorClient(sim.url)
+    unknown_at_event: list[int] = []
+    client.subscribe(
+        lambda e: (
+            unknown_at_event.append(e.module)
+            if isinstance(e, MeterReading) and e.module not in client.modules
+            else None
+        )
+    )
+    try:
+        await client.connect()
+        await client.read_now(sim.network.meter_modules[0].serial)
+        assert unknown_at_event == []
+    finally:
+        await client.close()
 
 
 async def test_time_sync_sets_the_clock_and_never_recounts(start_simulator) -> None:
