@@ -1,0 +1,66 @@
+"""BALANCE: DMesh meters, sensors, relays and valves in Home Assistant."""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.typing import ConfigType
+
+from dmesh_lib import ConcentratorClient, ConnectError
+
+from .const import CONF_URL, DOMAIN, PLATFORMS
+from .coordinator import BalanceConfigEntry, BalanceCoordinator, BalanceRuntimeData
+from .services import async_setup_services
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: BalanceConfigEntry) -> bool:
+    client = ConcentratorClient(entry.data[CONF_URL])
+    coordinator = BalanceCoordinator(hass, entry, client)
+    try:
+        await coordinator.async_start()
+    except (ConnectError, OSError, ValueError) as err:
+        await coordinator.async_stop()
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders={"url": entry.data[CONF_URL], "error": str(err)},
+        ) from err
+    entry.runtime_data = BalanceRuntimeData(client, coordinator)
+    entry.async_on_unload(coordinator.async_stop)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+
+    coordinator.remove_stale_devices()
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: BalanceConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: BalanceConfigEntry) -> bool:
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: BalanceConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """A module the concentrator no longer lists may be deleted by hand."""
+    coordinator = entry.runtime_data.coordinator
+    keys = {i for d, i in device.identifiers if d == DOMAIN}
+    if coordinator.identity_key in keys:
+        return False
+    return not any(
+        key.split("-")[0] == f"{serial:08X}" and module.info.online
+        for key in keys
+        for serial, module in coordinator.modules.items()
+    )
