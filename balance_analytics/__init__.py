@@ -19,6 +19,7 @@ from .conversions import (
     trees_per_year,
 )
 from .detectors import (
+    GAS_HEATING_LIMIT_C,
     Allowance,
     BurstDetector,
     BurstSettings,
@@ -27,6 +28,7 @@ from .detectors import (
     Detector,
     DetectorKind,
     Finding,
+    HeatingWeather,
     HeatWithoutDemandDetector,
     HeatWithoutDemandSettings,
     MeterContext,
@@ -68,6 +70,7 @@ from .tariffs import (
 __all__ = [
     "DAYS_PER_MONTH",
     "DEFAULT_FACTORS",
+    "GAS_HEATING_LIMIT_C",
     "KWH_PER_GCAL",
     "Allowance",
     "BaselineMethod",
@@ -85,6 +88,7 @@ __all__ = [
     "Finding",
     "HeatWithoutDemandDetector",
     "HeatWithoutDemandSettings",
+    "HeatingWeather",
     "HourlySeries",
     "Indicators",
     "LandlordMeter",

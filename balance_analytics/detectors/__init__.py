@@ -6,6 +6,7 @@ from .base import (
     Detector,
     DetectorKind,
     Finding,
+    HeatingWeather,
     MeterContext,
     Sensitivity,
     replay_hourly,
@@ -13,7 +14,7 @@ from .base import (
 from .electricity import StandbyDetector, StandbySettings
 from .gas import NightFlowDetector, NightFlowSettings
 from .heat import HeatWithoutDemandDetector, HeatWithoutDemandSettings
-from .monitor import MeterMonitor
+from .monitor import GAS_HEATING_LIMIT_C, MeterMonitor
 from .water import (
     BurstDetector,
     BurstSettings,
@@ -24,6 +25,7 @@ from .water import (
 )
 
 __all__ = [
+    "GAS_HEATING_LIMIT_C",
     "Allowance",
     "Binner",
     "BurstDetector",
@@ -35,6 +37,7 @@ __all__ = [
     "Finding",
     "HeatWithoutDemandDetector",
     "HeatWithoutDemandSettings",
+    "HeatingWeather",
     "MeterContext",
     "MeterMonitor",
     "NightFlowDetector",

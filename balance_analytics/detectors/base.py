@@ -9,6 +9,8 @@ have concluded live.
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
@@ -191,17 +193,20 @@ class Binner:
         a = t0
         while a < t1:
             start = math.floor(a / self.width) * self.width
-            b = min(t1, start + self.width)
             if self._bin is None:
                 self._bin = start
-            elif self._bin != start:
+            elif start > self._bin:
                 out.append((self._bin, self._value()))
                 out.extend((g, math.nan) for g in range(self._bin + self.width, start, self.width))
                 self._open(start)
+            else:
+                # a rounding sliver of a bin already emitted goes to the open one
+                start = self._bin
+            b = min(t1, start + self.width)
             self._amount += amount * (b - a) / span
             self._covered += b - a
-            if self._covered >= self.width - TIME_TOLERANCE_S:
-                out.append((start, self._amount))
+            if b >= start + self.width:
+                out.append((start, self._value()))
                 # the next bin is expected right away; if data resumes later it closes as unknown
                 self._open(start + self.width)
             a = b
@@ -218,6 +223,41 @@ class Binner:
     @property
     def last_time(self) -> float | None:
         return self._last
+
+
+class HeatingWeather:
+    """The outdoor temperature as a building's heating follows it.
+
+    Heating responds to the last few days, not to the last hour: a house stays cold for a day or
+    two after a frost. Like the BDEW heat profiles, today's mean temperature counts fully,
+    yesterday's half, the day before a quarter and the one before that an eighth. Fed one value per
+    completed hour.
+    """
+
+    __slots__ = ("_hours",)
+
+    WEIGHTS = (1.0, 0.5, 0.25, 0.125)
+
+    def __init__(self) -> None:
+        self._hours: deque[float] = deque(maxlen=24 * len(self.WEIGHTS))
+
+    def add(self, temperature_c: float) -> None:
+        if math.isfinite(temperature_c):
+            self._hours.append(temperature_c)
+
+    @property
+    def value(self) -> float | None:
+        """The weighted mean in °C, or None before the first temperature."""
+        if not self._hours:
+            return None
+        hours = list(self._hours)
+        total = weight_sum = 0.0
+        for k, weight in enumerate(self.WEIGHTS):
+            day = hours[max(0, len(hours) - 24 * (k + 1)) : len(hours) - 24 * k]
+            if day:
+                total += weight * statistics.fmean(day)
+                weight_sum += weight
+        return total / weight_sum
 
 
 def replay_hourly(detector: Detector, first_hour: int, values: npt.ArrayLike) -> list[Finding]:

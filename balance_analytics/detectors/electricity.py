@@ -28,9 +28,13 @@ from .base import utc_datetime as _dt
 class StandbySettings:
     """Night ``[night_start, night_end)`` local hours; the floor is the smallest ``resolution_s``
     slot. The reported baseline is the median floor of the last ``baseline_nights``. A rise of at
-    least ``rise_w`` over the median of up to ``reference_nights`` earlier nights (at least
-    ``min_reference_nights`` of them), on ``confirm_nights`` nights in a row, is flagged;
-    so is a floor above ``alert_above_w`` when the household sets one.
+    least ``rise_w`` over the reference, on ``confirm_nights`` nights in a row, is flagged; so is a
+    floor above ``alert_above_w`` when the household sets one.
+
+    The reference is the ``reference_quantile`` of up to ``reference_nights`` earlier nights (at
+    least ``min_reference_nights``): lower than their median, so that a week of guests or an
+    earlier fault among them does not raise the bar, and high enough that the ordinary
+    night-to-night wobble of fridge and freezer cycles (±10 W) stays below it plus ``rise_w``.
     """
 
     night_start: int = 1
@@ -39,6 +43,7 @@ class StandbySettings:
     baseline_nights: int = 7
     reference_nights: int = 28
     min_reference_nights: int = 7
+    reference_quantile: float = 0.35
     rise_w: float = 20.0
     confirm_nights: int = 2
     alert_above_w: float | None = None
@@ -50,6 +55,8 @@ class StandbySettings:
             raise ValueError("at least one night is needed")
         if self.reference_nights < self.min_reference_nights:
             raise ValueError("reference_nights must be at least min_reference_nights")
+        if not 0 <= self.reference_quantile <= 1:
+            raise ValueError("reference_quantile is a fraction")
 
     @classmethod
     def for_sensitivity(
@@ -154,7 +161,9 @@ class StandbyDetector:
         if len(nights) < s.confirm_nights + s.min_reference_nights:
             return
         recent = nights[-s.confirm_nights :]
-        reference = statistics.median(n.floor_w for n in nights[: -s.confirm_nights])
+        reference = _quantile(
+            sorted(n.floor_w for n in nights[: -s.confirm_nights]), s.reference_quantile
+        )
         if all(n.floor_w >= reference + s.rise_w for n in recent):
             self._flag_reference = reference
             self._flag_since = recent[0].start
@@ -210,3 +219,11 @@ class StandbyDetector:
             reason=reason,
             evidence=evidence,
         )
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """Linear-interpolated quantile of a sorted, non-empty list (numpy's default method)."""
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

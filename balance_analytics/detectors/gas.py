@@ -2,10 +2,10 @@
 
 Nobody cooks between 01:00 and 05:00 every night. A leak of 0.22 m³ a day is 9 L every hour, day and
 night, so it shows as a floor under the night that does not go away and stays the same size from
-one night to the next. A heating boiler also burns at night, but it follows the weather: its night
-floor moves with the outdoor temperature and swings within the night as the boiler cycles. Nights
-that are too cold to tell (when a heating limit and temperatures are given) neither prove nor
-disprove a leak and are passed over.
+one night to the next. A heating boiler also burns at night, and at hourly resolution a modulating
+boiler can look just as steady, ten to fifty times larger than the leak. Where gas also heats the
+home, nights in the heating season therefore neither prove nor disprove a leak and are passed over;
+the heating season is told by the outdoor temperature of the last days (see ``HeatingWeather``).
 """
 
 from __future__ import annotations
@@ -13,28 +13,35 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from balance_analytics.carriers import SECONDS_PER_HOUR
 
-from .base import Binner, DetectorKind, Finding, MeterContext, Sensitivity
+from .base import Binner, DetectorKind, Finding, HeatingWeather, MeterContext, Sensitivity
 from .base import utc_datetime as _dt
 
 
 @dataclass(frozen=True, slots=True)
 class NightFlowSettings:
-    """A night ``[night_start, night_end)`` (local hours) counts when every hour used more than
-    ``min_per_hour`` (m³) and no hour used more than ``1 + flatness`` times the quietest one.
-    ``nights`` such nights in a row, with floors within a factor ``1 + consistency`` of each other,
-    raise the alarm. ``heating_limit_c``: nights with a mean outdoor temperature below it are
-    passed over, because the boiler may be running (``None``: gas does not heat this home, or
-    no temperature is known).
+    """A night ``[night_start, night_end)`` (local hours) is steady when it used more than
+    ``min_per_hour`` (m³/h) on average and no hour used more than ``1 + flatness`` times that
+    average plus one ``quantum``, the meter's pulse (10 L on the usual gas meter): a 9 L/h leak
+    counts 0, 1 or 2 pulses an hour, while a burner lit at night puts 50 L and more into one hour.
+    ``nights`` steady nights in a row raise the alarm, as long as no night falls below the earlier
+    ones by more than a factor ``1 + consistency`` (a flow that fades is not a leak). A night
+    above the earlier ones continues the row: a leak that began at 03:00 shows only half of
+    itself in its first night.
+
+    ``heating_limit_c``: where gas also heats the home, nights whose heating temperature (recent
+    days' weighted mean) is below it, or unknown, are passed over because the boiler may be
+    running; ``None`` when gas does not heat this home.
     """
 
     night_start: int = 1
     night_end: int = 5
     min_per_hour: float = 0.003
     flatness: float = 0.6
+    quantum: float = 0.01
     consistency: float = 0.6
     nights: int = 2
     heating_limit_c: float | None = None
@@ -76,12 +83,13 @@ class NightFlowDetector:
         self.settings = settings or NightFlowSettings()
         self._bins = Binner(SECONDS_PER_HOUR)
         self._night_values: list[float] = []
-        self._night_temps: list[float] = []
         self._night_start: int | None = None
-        self._night_date: object = None
+        self._night_date: date | None = None
         self._streak: list[_Night] = []
         self._masked = 0
         self._temperature: float | None = None
+        self._weather = HeatingWeather()
+        self._heating_possible = False
         self._finding = Finding(self.kind, context.carrier, active=False)
 
     @property
@@ -94,6 +102,8 @@ class NightFlowDetector:
         if outdoor_temp_c is not None:
             self._temperature = outdoor_temp_c
         for hour, value in self._bins.add(t0, t1, amount):
+            if self._temperature is not None:
+                self._weather.add(self._temperature)
             self._on_hour(hour, value)
         return self._finding
 
@@ -110,8 +120,11 @@ class NightFlowDetector:
             self._night_start = hour
             self._night_date = moment.date()
         self._night_values.append(value)
-        if self._temperature is not None:
-            self._night_temps.append(self._temperature)
+        if s.heating_limit_c is not None:
+            heating_temperature = self._weather.value
+            self._heating_possible |= (
+                heating_temperature is None or heating_temperature < s.heating_limit_c
+            )
         if moment.hour == s.night_end - 1:
             self._close_night()
 
@@ -119,28 +132,27 @@ class NightFlowDetector:
         s = self.settings
         values = self._night_values
         start = self._night_start
-        temps = self._night_temps
-        self._night_values, self._night_temps, self._night_start = [], [], None
+        heating = self._heating_possible
+        self._night_values, self._night_start, self._heating_possible = [], None, False
         assert start is not None
-        # DST nights are an hour shorter or longer; anything else short is missing data
+        # DST nights are an hour shorter or longer; anything else short is missing data, which
+        # neither proves nor disproves a leak: the row (and an alarm) carries over the gap
         complete = len(values) >= s.night_end - s.night_start - 1 and not any(
             math.isnan(v) for v in values
         )
         if not complete:
-            self._break_streak()
             return
-        if s.heating_limit_c is not None and temps and statistics.fmean(temps) < s.heating_limit_c:
+        if heating:
             self._masked += 1
             return
-        floor, peak = min(values), max(values)
-        steady = floor > s.min_per_hour and peak <= floor * (1 + s.flatness)
+        floor = statistics.fmean(values)
+        steady = floor > s.min_per_hour and max(values) <= floor * (1 + s.flatness) + s.quantum
         if not steady:
             self._break_streak()
             return
         if self._streak:
             reference = statistics.median(n.floor for n in self._streak)
-            ratio = floor / reference
-            if not 1 / (1 + s.consistency) <= ratio <= 1 + s.consistency:
+            if floor * (1 + s.consistency) < reference:
                 self._streak = []
         self._streak.append(_Night(start, floor))
         self._report()
@@ -153,7 +165,8 @@ class NightFlowDetector:
     def _report(self) -> None:
         s = self.settings
         nights = len(self._streak)
-        rate = statistics.median(n.floor for n in self._streak)
+        # the latest night is the one a leak has covered completely
+        rate = self._streak[-1].floor
         if nights < s.nights:
             self._finding = Finding(
                 self.kind,

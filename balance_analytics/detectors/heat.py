@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
 from dataclasses import dataclass
 
 from balance_analytics.carriers import SECONDS_PER_HOUR
 
-from .base import Binner, DetectorKind, Finding, MeterContext, Sensitivity
+from .base import Binner, DetectorKind, Finding, HeatingWeather, MeterContext, Sensitivity
 from .base import utc_datetime as _dt
 
 
@@ -23,14 +22,15 @@ from .base import utc_datetime as _dt
 class HeatWithoutDemandSettings:
     """``hours`` consecutive hours above ``min_per_hour`` (kWh) without demand raise the alarm.
 
-    Without an explicit demand signal, there is no demand while the mean outdoor temperature of the
-    last 24 h is at or above ``heating_limit_c`` (the usual heating limit of European buildings is
-    15-17 °C).
+    Without an explicit demand signal, there is no demand while the heating temperature (recent
+    days' weighted mean, see ``HeatingWeather``) is at or above ``heating_limit_c``. Buildings stop
+    heating at 14-17 °C of the day's mean, but the detector knows the day only up to now and a
+    cold morning in a warm spell still heats; 18 °C leaves that margin.
     """
 
     hours: int = 6
     min_per_hour: float = 0.2
-    heating_limit_c: float = 16.0
+    heating_limit_c: float = 18.0
 
     @classmethod
     def for_sensitivity(cls, sensitivity: Sensitivity) -> HeatWithoutDemandSettings:
@@ -54,7 +54,7 @@ class HeatWithoutDemandDetector:
         self.context = context
         self.settings = settings or HeatWithoutDemandSettings()
         self._bins = Binner(SECONDS_PER_HOUR)
-        self._temps: deque[float] = deque(maxlen=24)
+        self._weather = HeatingWeather()
         self._demand: bool | None = None
         self._run: list[float] = []
         self._run_start: int | None = None
@@ -77,16 +77,17 @@ class HeatWithoutDemandDetector:
         self._demand = demand
         for hour, value in self._bins.add(t0, t1, amount):
             if outdoor_temp_c is not None:
-                self._temps.append(outdoor_temp_c)
+                self._weather.add(outdoor_temp_c)
             self._on_hour(hour, value)
         return self._finding
 
     def _no_demand(self) -> bool | None:
         if self._demand is not None:
             return not self._demand
-        if not self._temps:
+        temperature = self._weather.value
+        if temperature is None:
             return None
-        return statistics.fmean(self._temps) >= self.settings.heating_limit_c
+        return temperature >= self.settings.heating_limit_c
 
     def _on_hour(self, hour: int, value: float) -> None:
         s = self.settings
@@ -105,7 +106,8 @@ class HeatWithoutDemandDetector:
             return
         rate = statistics.fmean(self._run)
         since = self._run_start
-        temps = f", outdoors {statistics.fmean(self._temps):.0f} °C" if self._temps else ""
+        temperature = self._weather.value
+        temps = "" if temperature is None else f", recent outdoor mean {temperature:.0f} °C"
         self._finding = Finding(
             self.kind,
             self.context.carrier,

@@ -17,16 +17,21 @@ from .water import (
     NoZeroHourSettings,
 )
 
-GAS_HEATING_LIMIT_C = 12.0
-"""Below this mean night temperature a gas boiler may run all night, which hides a small leak."""
+GAS_HEATING_LIMIT_C = 18.0
+"""Heating temperature below which a gas boiler may run all night and hide a small leak.
+
+European buildings stop heating at 14-17 °C of the day's mean temperature, but a live detector
+knows the day only up to now, and a cold morning in a warm spell still heats; 18 °C, the usual
+base of heating degree days, leaves that margin."""
 
 
 class MeterMonitor:
     """The carrier's detectors at one sensitivity.
 
-    ``gas_heats_home``: the gas meter also feeds a heating boiler, so cold nights (with an outdoor
-    temperature given) cannot show a leak. ``standby_limit_w``: an absolute standby limit the
-    household chose, on top of the rise detection.
+    ``gas_heats_home``: the gas meter also feeds a heating boiler, so nights in the heating season
+    cannot show a leak; telling the season needs ``outdoor_temp_c`` with the readings.
+    ``standby_limit_w``: an absolute standby limit the household chose, on top of the rise
+    detection.
     """
 
     def __init__(

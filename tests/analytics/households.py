@@ -21,7 +21,9 @@ def midnight(year: int, month: int, day: int, tz: ZoneInfo = TZ) -> int:
     return int(datetime(year, month, day, tzinfo=tz).timestamp())
 
 
-def water_days(days: int, seed: int = 0, *, toilet_at_night: bool = True) -> npt.NDArray[np.float64]:
+def water_days(
+    days: int, seed: int = 0, *, toilet_at_night: bool = True
+) -> npt.NDArray[np.float64]:
     """m³ per hour: showers and kitchen in the morning and evening, quiet at night and mid-day."""
     rng = np.random.default_rng(seed)
     out = np.zeros(days * 24)
@@ -61,7 +63,7 @@ def heated_gas_days(
 def electricity_days(
     days: int, seed: int = 0, *, standby_w: float = 45.0
 ) -> npt.NDArray[np.float64]:
-    """kWh per hour: standby and a fridge's average all day, cooking, lights and TV in the evening."""
+    """kWh per hour: standby and a fridge's average all day, cooking, lights and TV at night."""
     rng = np.random.default_rng(seed)
     fridge_w = 35.0
     out = np.full(days * 24, (standby_w + fridge_w) / 1000)

@@ -43,15 +43,56 @@ def test_gas_leak_of_022_m3_a_day_is_found_within_two_days() -> None:
     assert "2 nights" in found.reason
 
 
+def test_a_leak_that_starts_in_the_middle_of_the_night_is_found_the_next_morning() -> None:
+    usage = gas_days(10, seed=10)
+    leak_from = 5 * 24 + 3  # 03:00: only half of the first night sees it
+    usage[leak_from:] += LEAK
+    findings = replay_hourly(NightFlowDetector(GAS), START, usage)
+    alarm = first_alarm(findings)
+    assert alarm == 6 * 24 + 4  # the end of the next full night, 26 h later
+    assert findings[alarm].loss_per_day == pytest.approx(0.22)
+
+
+def test_a_flow_that_fades_night_by_night_is_not_a_leak() -> None:
+    usage = gas_days(10, seed=11)
+    for night, rate in enumerate([0.05, 0.02, 0.008, 0.004]):
+        usage[(night + 2) * 24 + 1 : (night + 2) * 24 + 5] += rate
+    assert first_alarm(replay_hourly(NightFlowDetector(GAS), START, usage)) is None
+
+
 def test_a_single_night_of_gas_is_not_a_leak() -> None:
     usage = gas_days(14, seed=2)
     usage[3 * 24 + 1 : 3 * 24 + 5] += 0.01  # someone kept the kettle going one night
     assert first_alarm(replay_hourly(NightFlowDetector(GAS), START, usage)) is None
 
 
-def test_boiler_cycling_through_winter_nights_is_not_a_leak() -> None:
-    usage = heated_gas_days(60, seed=3)
+def test_boiler_heating_through_winter_nights_is_not_a_leak() -> None:
+    monitor = MeterMonitor(GAS, gas_heats_home=True)
+    alarms = []
+    for i, value in enumerate(heated_gas_days(60, seed=3)):
+        t = START + i * HOUR
+        monitor.update(t, t + HOUR, float(value), outdoor_temp_c=2.0)
+        alarms.append(monitor.alarm)
+    assert not any(alarms)
+
+
+def test_a_burner_lit_in_the_night_is_not_steady_flow() -> None:
+    usage = gas_days(10, seed=8)
+    for night in range(10):
+        usage[night * 24 + 2] += 0.12  # a pot on the stove at 02:00, every night
     assert first_alarm(replay_hourly(NightFlowDetector(GAS), START, usage)) is None
+
+
+def test_a_leak_counted_in_10_litre_pulses_is_still_found() -> None:
+    exact = gas_days(8, seed=9)
+    exact[24:] += LEAK
+    # what a reed contact reports: whole 10 L pulses, the remainder carried to the next hour
+    meter = np.floor(np.cumsum(exact) / 0.01) * 0.01
+    pulses = np.diff(meter, prepend=0.0)
+    assert set(np.round(pulses[2 * 24 + 1 : 2 * 24 + 5], 3)) <= {0.0, 0.01, 0.02}
+    alarm = first_alarm(replay_hourly(NightFlowDetector(GAS), START, pulses))
+    assert alarm is not None
+    assert alarm - 24 + 1 <= 48
 
 
 def test_cold_nights_are_passed_over_when_gas_also_heats_the_home() -> None:
@@ -62,10 +103,20 @@ def test_cold_nights_are_passed_over_when_gas_also_heats_the_home() -> None:
         t = START + i * HOUR
         detector.update(t, t + HOUR, float(value), outdoor_temp_c=-5.0)
     assert not detector.finding.active
-    for i, value in enumerate(gas_days(3, seed=5) + 0.02, start=len(usage)):
+    # a warm spell: once the last days' weather says the heating is off, steady flow is a leak
+    for i, value in enumerate(gas_days(5, seed=5) + 0.02, start=len(usage)):
         t = START + i * HOUR
         detector.update(t, t + HOUR, float(value), outdoor_temp_c=20.0)
     assert detector.finding.active
+    assert detector.finding.evidence["nights_passed_over_for_heating"] >= 6
+
+
+def test_a_night_without_data_neither_raises_nor_clears_the_alarm() -> None:
+    usage = gas_days(10, seed=12) + LEAK
+    usage[4 * 24 + 2] = np.nan
+    findings = replay_hourly(NightFlowDetector(GAS), START, usage)
+    assert findings[3 * 24 + 6].active
+    assert all(f.active for f in findings[3 * 24 + 6 :])
 
 
 def test_leak_alarm_clears_after_the_repair() -> None:

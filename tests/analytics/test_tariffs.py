@@ -118,11 +118,14 @@ def test_dst_night_is_still_23_to_7_local() -> None:
     assert acc.totals["day"].consumption == pytest.approx(16.0)
 
 
+ONE = PriceSchedule.flat(1.0)
+
+
 def test_plans_must_be_unambiguous() -> None:
     with pytest.raises(ValueError, match="no windows"):
-        TariffPlan((TariffZone("night", PriceSchedule.flat(1.0), (TimeWindow.parse("23:00-07:00"),)),))
+        TariffPlan((TariffZone("night", ONE, (TimeWindow.parse("23:00-07:00"),)),))
     with pytest.raises(ValueError, match="unique"):
-        TariffPlan((TariffZone("a", PriceSchedule.flat(1.0)), TariffZone("a", PriceSchedule.flat(2.0))))
+        TariffPlan((TariffZone("a", ONE), TariffZone("a", ONE)))
     with pytest.raises(ValueError, match="increasing"):
         PriceSchedule.parse("200:1.0, 100:2.0, *:3.0")
     with pytest.raises(ValueError, match="weekday"):
@@ -201,7 +204,9 @@ def readings(draw: st.DrawFn) -> list[tuple[int, int, float]]:
 
 RICH_PLAN = TariffPlan(
     (
-        TariffZone("peak", PriceSchedule.parse("50:3.0, *:4.0"), (TimeWindow.parse("Mon-Fri 17:30-20:00"),)),
+        TariffZone(
+            "peak", PriceSchedule.parse("50:3.0, *:4.0"), (TimeWindow.parse("Mon-Fri 17:30-20:00"),)
+        ),
         TariffZone("night", PriceSchedule.flat(1.0), (TimeWindow.parse("23:00-07:00"),)),
         TariffZone("day", PriceSchedule.parse("30:2.0, *:2.5")),
     ),

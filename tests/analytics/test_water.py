@@ -68,6 +68,15 @@ def test_missing_hours_never_count_as_flow() -> None:
     assert first_alarm_hour(findings) == 50 + 24
 
 
+def test_a_radio_gap_does_not_clear_a_leak_alarm() -> None:
+    usage = water_days(6, seed=7)
+    usage[24:] += 0.015
+    usage[4 * 24 + 3 : 4 * 24 + 6] = np.nan
+    findings = replay_hourly(NoZeroHourDetector(WATER), START, usage)
+    assert findings[4 * 24].active
+    assert all(f.active for f in findings[4 * 24 :])
+
+
 def test_low_sensitivity_waits_longer_and_ignores_tiny_flows() -> None:
     usage = water_days(10, seed=5)
     usage[24:] += 0.015
