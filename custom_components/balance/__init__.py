@@ -7,6 +7,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import dt as dt_util
 
 from dmesh_lib import ConcentratorClient, ConnectError
 
@@ -23,11 +24,13 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: BalanceConfigEntry) -> bool:
-    client = ConcentratorClient(entry.data[CONF_URL])
+    # The concentrator's clock follows Home Assistant's, so its backlog hours are the hours the
+    # recorder files statistics under.
+    client = ConcentratorClient(entry.data[CONF_URL], clock=lambda: dt_util.utcnow().timestamp())
     coordinator = BalanceCoordinator(hass, entry, client)
     try:
         await coordinator.async_start()
-    except (ConnectError, OSError, ValueError) as err:
+    except ConnectError as err:
         await coordinator.async_stop()
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,

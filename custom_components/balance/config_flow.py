@@ -29,7 +29,7 @@ from dmesh_lib import (
     ConcentratorClient,
     ConcentratorNotResponding,
     ConnectError,
-    HostUnreachable,
+    InvalidAddress,
     MeterKind,
     PortBusy,
     PortNotFound,
@@ -75,11 +75,9 @@ def _error_key(err: Exception) -> str:
             return "port_busy"
         case ConcentratorNotResponding():
             return "not_a_concentrator"
-        case HostUnreachable():
-            return "cannot_connect"
-        case ValueError():
+        case InvalidAddress():
             return "invalid_url"
-    return "cannot_connect"
+    return "cannot_connect"  # refused, unreachable, or a port that is not a serial line
 
 
 class BalanceConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -113,7 +111,7 @@ class BalanceConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _try(self, url: str, errors: dict[str, str]) -> Identity | None:
         try:
             return await _probe(url)
-        except (ConnectError, OSError, ValueError) as err:
+        except ConnectError as err:
             errors["base"] = _error_key(err)
         return None
 

@@ -162,11 +162,14 @@ class BalanceCoordinator:
         self._tamper_timers: dict[tuple[int, int], CALLBACK_TYPE] = {}
         self._backfill_requests: dict[tuple[int, int], int] = {}
         """(module, channel) → first hour to fetch."""
+        self._deferred: dict[tuple[int, int], int] = {}
+        """(module, channel) → first hour the recorder may still be compiling."""
+        self._outage_hours: dict[tuple[int, int], int] = {}
+        """(module, channel) → last hour heard before the concentrator went away."""
         self._backfill_task: asyncio.Task[None] | None = None
         self._settle_timer: CALLBACK_TYPE | None = None
         self.started = False
         self._hub_device_id: str | None = None
-        self._early: list[Event] = []
         self.last_backfill: dict[str, ImportResult] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -175,27 +178,11 @@ class BalanceCoordinator:
         """Connect and build the module table; raises the client's ConnectError."""
         self._unsubscribe.append(self.client.subscribe(self._on_event))
         self._unsubscribe.append(self.client.on_connection_state(self._on_state))
-        identity = await self.client.connect()
+        await self.client.connect()
         self.connected = True
-        # The hub first, so that every module device can point at it.
-        self._hub_device_id = (
-            dr.async_get(self.hass)
-            .async_get_or_create(
-                config_entry_id=self.entry.entry_id,
-                identifiers={(DOMAIN, module_key(identity.serial))},
-                manufacturer=MANUFACTURER,
-                model="J100UC",
-                name=f"J100UC {module_key(identity.serial)}",
-                serial_number=module_key(identity.serial),
-                sw_version=identity.firmware,
-            )
-            .id
-        )
-        self._sync_inventory(notify=False)
+        self._hub_device()
+        self._sync_inventory()
         self.started = True
-        early, self._early = self._early, []
-        for event in early:
-            self._on_event(event)
 
     async def async_stop(self) -> None:
         for remove in self._unsubscribe:
@@ -247,6 +234,12 @@ class BalanceCoordinator:
         for update in list(self._listeners.get((serial, channel), ())):
             update()
 
+    def _notify_module(self, module: ModuleData) -> None:
+        """The module's availability changed: its meters' entities depend on it too."""
+        self._notify(module.serial)
+        for channel in module.meters:
+            self._notify(module.serial, channel)
+
     def _notify_all(self) -> None:
         for update in list(self._all_listeners):
             update()
@@ -293,13 +286,34 @@ class BalanceCoordinator:
                 ir.async_delete_issue(self.hass, DOMAIN, issue)
         return data
 
-    def _sync_inventory(self, *, notify: bool) -> None:
+    def _sync_inventory(self) -> None:
         for serial, info in self.client.modules.items():
             existing = self.modules.get(serial)
             if existing is None:
-                self._add_module(info, notify=notify)
+                self._add_module(info)
             else:
                 existing.info = info
+
+    def _hub_device(self) -> str:
+        """The concentrator's device; modules point at it, so it exists before the first one."""
+        if self._hub_device_id is None:
+            identity = self.client.identity
+            assert identity is not None
+            key = module_key(identity.serial)
+            self._hub_device_id = (
+                dr.async_get(self.hass)
+                .async_get_or_create(
+                    config_entry_id=self.entry.entry_id,
+                    identifiers={(DOMAIN, key)},
+                    manufacturer=MANUFACTURER,
+                    model="J100UC",
+                    name=f"J100UC {key}",
+                    serial_number=key,
+                    sw_version=identity.firmware,
+                )
+                .id
+            )
+        return self._hub_device_id
 
     def _register_devices(self, module: ModuleData) -> None:
         """Concentrator → module → meter, as the hardware is wired."""
@@ -315,7 +329,7 @@ class BalanceCoordinator:
             name=f"{model} {key}",
             serial_number=key,
             sw_version=str(info.firmware),
-            via_device_id=self._hub_device_id,
+            via_device_id=self._hub_device(),
         )
         for channel, meter in module.meters.items():
             model = METER_MODEL[meter.kind]
@@ -328,11 +342,12 @@ class BalanceCoordinator:
                 via_device_id=device.id,
             )
 
-    def _add_module(self, info: ModuleInfo, *, notify: bool) -> ModuleData:
+    def _add_module(self, info: ModuleInfo) -> ModuleData:
         data = self._module_data(info)
         self.modules[info.serial] = data
         self._register_devices(data)
-        if notify:
+        # Modules met while connecting are the initial inventory: the platforms add them.
+        if self.started:
             _LOGGER.info("New DMesh module %s joined", module_key(info.serial))
             for added in list(self._new_module_listeners):
                 added(data)
@@ -354,6 +369,9 @@ class BalanceCoordinator:
     def _on_state(self, state: ConnectionState) -> None:
         if state is ConnectionState.DISCONNECTED and self.connected:
             self.connected = False
+            # On reconnect the concentrator sends every module's current reading before the
+            # client reports the link up: the hours to fetch must be remembered now.
+            self._outage_hours = self._last_hours_heard()
             _LOGGER.warning("Concentrator at %s is unavailable", self.client.url)
             self._unreachable_timer = async_call_later(
                 self.hass, UNREACHABLE_REPAIR_DELAY, self._unreachable_too_long
@@ -366,7 +384,7 @@ class BalanceCoordinator:
                 self._unreachable_timer()
                 self._unreachable_timer = None
             ir.async_delete_issue(self.hass, DOMAIN, f"unreachable_{self.entry.entry_id}")
-            self._sync_inventory(notify=True)
+            self._sync_inventory()
             self._notify_all()
             self._request_backfill_after_outage()
 
@@ -387,11 +405,6 @@ class BalanceCoordinator:
 
     @callback
     def _on_event(self, event: Event) -> None:
-        if not self.started:
-            # The concentrator sends each module's last state right after the inventory, before
-            # the client has handed the inventory over: keep it until the table is built.
-            self._early.append(event)
-            return
         if isinstance(event, MeterValue):
             self._on_meter_value(event)
             return
@@ -406,7 +419,7 @@ class BalanceCoordinator:
             info = self.client.modules.get(serial)
             if info is None:
                 return
-            module = self._add_module(info, notify=True)
+            module = self._add_module(info)
         module.last_seen = dt_util.utcnow()
         match event:
             case MeterReading():
@@ -436,18 +449,20 @@ class BalanceCoordinator:
                 module.info = replace(module.info, online=False)
                 if event.reason is LeaveReason.REMOVED:
                     self._remove_module(serial)
-                    return
+                else:
+                    self._notify_module(module)
+                return
         self._notify(serial)
 
     def _on_announce(self, event: ModuleAnnounce) -> None:
         info = event.module
         module = self.modules.get(info.serial)
         if module is None:
-            self._add_module(info, notify=True)
+            self._add_module(info)
             return
         module.info = info
         module.last_seen = dt_util.utcnow()
-        self._notify(info.serial)
+        self._notify_module(module)
         # A module back from out of reach has hours the radio missed.
         for channel, meter in module.meters.items():
             if meter.last_ts is not None and meter.totalizer is not None:
@@ -619,11 +634,18 @@ class BalanceCoordinator:
 
     # ------------------------------------------------------------------ backlog
 
+    def _last_hours_heard(self) -> dict[tuple[int, int], int]:
+        return {
+            (serial, channel): meter.last_ts // 3600
+            for serial, module in self.modules.items()
+            for channel, meter in module.meters.items()
+            if meter.last_ts is not None and meter.totalizer is not None
+        }
+
     def _request_backfill_after_outage(self) -> None:
-        for serial, module in self.modules.items():
-            for channel, meter in module.meters.items():
-                if meter.last_ts is not None and meter.totalizer is not None:
-                    self.request_backfill(serial, channel, meter.last_ts // 3600)
+        outage, self._outage_hours = self._outage_hours, {}
+        for (serial, channel), first in outage.items():
+            self.request_backfill(serial, channel, first)
 
     @callback
     def request_backfill(self, serial: int, channel: int, first_hour: int) -> None:
@@ -653,29 +675,29 @@ class BalanceCoordinator:
         first_hour: int,
         last_hour: int | None,
         channels: dict[int, int] | None = None,
-    ) -> int:
+    ) -> dict[int, int]:
         """Fetch a module's hourly counters and upsert them into its meters' statistics.
 
-        Returns the number of hours imported; hours too recent to import are retried later.
+        Returns the hours imported per channel; hours too recent to import are retried later.
         """
         module = self.modules.get(serial)
         if module is None:
-            return 0
+            return {}
         wanted = [
             ch
             for ch, meter in module.meters.items()
             if meter.totalizer is not None and (channels is None or ch in channels)
         ]
         if not wanted:
-            return 0
+            return {}
         now = dt_util.utcnow()
         last = int(now.timestamp()) // 3600 if last_hour is None else last_hour
         try:
             backlog = await self.client.fetch_backlog(serial, first_hour, last, wanted)
         except CommandError as err:
             _LOGGER.debug("Backlog of %s not fetched: %s", module_key(serial), err)
-            return 0
-        imported = 0
+            return {}
+        imported: dict[int, int] = {}
         for channel in wanted:
             meter = module.meters[channel]
             records: list[HourlyCounter] = backlog.get(channel, [])
@@ -690,26 +712,24 @@ class BalanceCoordinator:
                 now=now,
             )
             self.last_backfill[meter_key(serial, channel)] = result
-            imported += result.hours
+            imported[channel] = result.hours
             if result.deferred_from is not None:
                 self._schedule_settle(serial, channel, result.deferred_from, result.retry_at)
         return imported
 
     def _schedule_settle(self, serial: int, channel: int, hour: int, when: datetime) -> None:
-        self._backfill_requests[(serial, channel)] = min(
-            hour, self._backfill_requests.get((serial, channel), hour)
-        )
+        # Kept apart from the pending requests: the running backfill would otherwise fetch the
+        # same unsettled hours again at once, over and over, until the recorder is done.
+        key = (serial, channel)
+        self._deferred[key] = min(hour, self._deferred.get(key, hour))
         if self._settle_timer is not None:
             return
 
         @callback
         def settle(_now: datetime) -> None:
             self._settle_timer = None
-            if self._backfill_requests and (
-                self._backfill_task is None or self._backfill_task.done()
-            ):
-                self._backfill_task = self.entry.async_create_background_task(
-                    self.hass, self._run_backfill(), f"{DOMAIN} backfill"
-                )
+            deferred, self._deferred = self._deferred, {}
+            for (module, meter), first in deferred.items():
+                self.request_backfill(module, meter, first)
 
         self._settle_timer = async_call_later(self.hass, when - dt_util.utcnow(), settle)

@@ -16,6 +16,7 @@ from homeassistant.core import (
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonValueType
 
 from dmesh_lib.messages import GroupAction
 
@@ -130,10 +131,16 @@ async def _fetch_backlog(call: ServiceCall) -> ServiceResponse:
     first, last = int(start.timestamp()) // 3600, int(end.timestamp()) // 3600
     if last < first or last - first > MAX_BACKFILL_HOURS:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="bad_range")
-    hours = await command(
+    per_channel = await command(
         module.serial, coordinator.async_backfill_module(module.serial, first, last)
     )
-    return {"imported_hours": hours}
+    # Per meter as well as in total: each meter's import depends on its own recorder rows.
+    meters: dict[str, JsonValueType] = {
+        entity_id: hours
+        for channel, hours in per_channel.items()
+        if (entity_id := module.meters[channel].entity_id) is not None
+    }
+    return {"imported_hours": sum(per_channel.values()), "meters": meters}
 
 
 async def _set_relay(call: ServiceCall) -> None:

@@ -57,9 +57,11 @@ FIRMWARE = (1, 4, 2)
 class SimClock:
     """Simulated time: ``start`` plus real elapsed time multiplied by ``speed``."""
 
-    start: float = field(default_factory=time.time)
+    # Looked up at call time, not bound at class definition, so that a patched clock (freezegun
+    # in Home Assistant's tests) drives start, origin and now() alike.
+    start: float = field(default_factory=lambda: time.time())  # noqa: PLW0108
     speed: float = 1.0
-    _origin: float = field(default_factory=time.monotonic)
+    _origin: float = field(default_factory=lambda: time.monotonic())  # noqa: PLW0108
 
     def now(self) -> float:
         return self.start + (time.monotonic() - self._origin) * self.speed

@@ -72,7 +72,8 @@ async def start_simulator() -> AsyncIterator[StartSimulator]:
             )
         concentrator = SimulatedConcentrator(
             network,
-            SimClock(start=time.time(), speed=1.0),
+            # Both read now, through the same clock: a test that freezes time moves both.
+            SimClock(start=time.time(), speed=1.0, _origin=time.monotonic()),
             hop_latency=hop_latency,
             tick_interval=0.05,
         )
