@@ -13,6 +13,12 @@ from dmesh_lib import ConcentratorClient, ConnectError
 
 from .const import CONF_URL, DOMAIN, PLATFORMS
 from .coordinator import BalanceConfigEntry, BalanceCoordinator, BalanceRuntimeData
+from .load_manager_setup import (
+    async_remove_load_manager,
+    async_setup_load_manager,
+    async_unload_load_manager,
+    is_load_manager,
+)
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -24,6 +30,8 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: BalanceConfigEntry) -> bool:
+    if is_load_manager(entry):
+        return await async_setup_load_manager(hass, entry)  # type: ignore[arg-type]
     # The concentrator's clock follows Home Assistant's, so its backlog hours are the hours the
     # recorder files statistics under.
     client = ConcentratorClient(entry.data[CONF_URL], clock=lambda: dt_util.utcnow().timestamp())
@@ -51,6 +59,8 @@ async def _async_options_updated(hass: HomeAssistant, entry: BalanceConfigEntry)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: BalanceConfigEntry) -> bool:
+    if is_load_manager(entry):
+        return await async_unload_load_manager(hass, entry)  # type: ignore[arg-type]
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
@@ -58,6 +68,8 @@ async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: BalanceConfigEntry, device: dr.DeviceEntry
 ) -> bool:
     """A module the concentrator no longer lists may be deleted by hand."""
+    if is_load_manager(entry):
+        return False  # its devices go with their socket subentries
     coordinator = entry.runtime_data.coordinator
     keys = {i for d, i in device.identifiers if d == DOMAIN}
     if coordinator.identity_key in keys:
@@ -67,3 +79,9 @@ async def async_remove_config_entry_device(
         for key in keys
         for serial, module in coordinator.modules.items()
     )
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: BalanceConfigEntry) -> None:
+    """A deleted load manager switches back on whatever it still holds."""
+    if is_load_manager(entry):
+        await async_remove_load_manager(hass, entry)

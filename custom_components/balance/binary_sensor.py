@@ -17,9 +17,11 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from dmesh_lib.messages import ChannelFault, SensorKind
 
+from . import load_manager_binary_sensor
 from .const import DOMAIN
 from .coordinator import BalanceConfigEntry, BalanceCoordinator, MeterData, ModuleData
 from .entity import BalanceEntity
+from .load_manager_setup import is_load_manager
 
 PARALLEL_UPDATES = 0
 
@@ -142,6 +144,9 @@ async def async_setup_entry(
     entry: BalanceConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if is_load_manager(entry):
+        await load_manager_binary_sensor.async_setup_entry(hass, entry, async_add_entities)  # type: ignore[arg-type]
+        return
     coordinator = entry.runtime_data.coordinator
     entities: list[BinarySensorEntity] = [ConcentratorConnectivity(coordinator)]
     for module in coordinator.modules.values():

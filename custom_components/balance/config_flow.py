@@ -8,10 +8,14 @@ import probatio as vol
 from homeassistant.components import usb
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryFlow,
     OptionsFlow,
 )
+from homeassistant.const import CONF_NAME as CONF_TITLE
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -40,18 +44,29 @@ from dmesh_lib.messages import Identity
 from .const import (
     CONF_CONSTANT,
     CONF_DEVICE,
+    CONF_ENTRY_TYPE,
     CONF_INITIAL_READING,
     CONF_KIND,
     CONF_METER,
     CONF_METERS,
     CONF_NAME,
+    CONF_POWER_ENTITY,
     CONF_URL,
     DOMAIN,
+    ENTRY_TYPE_LOAD_MANAGER,
     MANUAL_ENTRY,
+    SUBENTRY_SOCKET,
     meter_key,
     module_key,
 )
 from .coordinator import BalanceConfigEntry
+from .load_manager_config_flow import (
+    LoadManagerOptionsFlow,
+    SocketSubentryFlow,
+    power_source_error,
+    user_schema,
+)
+from .load_manager_setup import is_load_manager
 
 METER_KINDS = ["electricity", "water", "gas", "heat"]
 
@@ -87,11 +102,23 @@ class BalanceConfigFlow(ConfigFlow, domain=DOMAIN):
         self._ports: dict[str, str] = {}
         self._discovered: str | None = None
         self._identity: Identity | None = None
+        self._kind_chosen = False
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: BalanceConfigEntry) -> BalanceOptionsFlow:
+    def async_get_options_flow(config_entry: BalanceConfigEntry) -> OptionsFlow:
+        if is_load_manager(config_entry):
+            return LoadManagerOptionsFlow()
         return BalanceOptionsFlow()
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry[Any]
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        if is_load_manager(config_entry):
+            return {SUBENTRY_SOCKET: SocketSubentryFlow}
+        return {}
 
     async def _scan_ports(self) -> dict[str, str]:
         ports: dict[str, str] = {}
@@ -128,6 +155,46 @@ class BalanceConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        if self.source == SOURCE_USER and not self._kind_chosen:
+            return self.async_show_menu(
+                step_id="user", menu_options=["concentrator", ENTRY_TYPE_LOAD_MANAGER]
+            )
+        return await self._async_step_concentrator(user_input)
+
+    async def async_step_concentrator(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The DMesh concentrator: its form keeps the step id "user" it always had."""
+        self._kind_chosen = True
+        return await self._async_step_concentrator(None)
+
+    async def async_step_load_manager(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """DLM over a power sensor and switches; sockets are added as subentries."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            source = user_input[CONF_POWER_ENTITY]
+            if (error := power_source_error(self.hass, source)) is not None:
+                errors[CONF_POWER_ENTITY] = error
+            else:
+                await self.async_set_unique_id(f"{ENTRY_TYPE_LOAD_MANAGER}-{source}")
+                self._abort_if_unique_id_configured()
+                options = {
+                    k: v for k, v in user_input.items() if k not in (CONF_TITLE, CONF_POWER_ENTITY)
+                }
+                return self.async_create_entry(
+                    title=user_input[CONF_TITLE],
+                    data={CONF_ENTRY_TYPE: ENTRY_TYPE_LOAD_MANAGER, CONF_POWER_ENTITY: source},
+                    options=options,
+                )
+        return self.async_show_form(
+            step_id=ENTRY_TYPE_LOAD_MANAGER,
+            data_schema=self.add_suggested_values_to_schema(user_schema(), user_input or {}),
+            errors=errors,
+        )
+
+    async def _async_step_concentrator(self, user_input: dict[str, Any] | None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         if user_input is None:
             self._ports = await self._scan_ports()

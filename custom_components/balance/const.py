@@ -49,3 +49,40 @@ def module_key(serial: int) -> str:
 
 def meter_key(serial: int, channel: int) -> str:
     return f"{serial:08X}-{channel}"
+
+
+# -- the load manager: a second kind of entry that runs the DLM engine over any HA power sensor
+# and switches (DMesh's or not).
+
+CONF_ENTRY_TYPE: Final = "entry_type"
+ENTRY_TYPE_LOAD_MANAGER: Final = "load_manager"
+SUBENTRY_SOCKET: Final = "socket"
+
+CONF_POWER_ENTITY: Final = "power_entity"
+CONF_LIMIT_W: Final = "limit_w"
+CONF_CONTRACT_W: Final = "contract_power_w"
+CONF_NIGHT_START: Final = "night_start"
+CONF_NIGHT_END: Final = "night_end"
+CONF_NIGHT_LIMIT_W: Final = "night_limit_w"
+CONF_STALE_AFTER_S: Final = "stale_after_s"
+
+CONF_SWITCH_ENTITY: Final = "switch_entity"
+CONF_COLOUR: Final = "colour"
+CONF_POWER_W: Final = "power_w"
+CONF_MAX_OFF_MIN: Final = "max_off_min"
+CONF_RUN_MIN: Final = "run_min"
+CONF_DEADLINE: Final = "deadline"
+CONF_PRIORITY: Final = "priority"
+CONF_NIGHT_DELAY_MIN: Final = "night_delay_min"
+
+COLOURS: Final = ["red", "yellow", "green"]
+MODES: Final = ["off", "advise", "active"]
+DEFAULT_STALE_AFTER_S: Final = 120.0
+
+LOAD_MANAGER_PLATFORMS: Final = [
+    Platform.BINARY_SENSOR,
+    Platform.NUMBER,
+    Platform.SELECT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]

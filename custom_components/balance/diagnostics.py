@@ -9,6 +9,8 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_URL, module_key
 from .coordinator import BalanceConfigEntry
+from .load_manager_diagnostics import async_get_load_manager_diagnostics
+from .load_manager_setup import is_load_manager
 
 # Serial numbers identify a household's hardware; a URL may carry a host name.
 TO_REDACT = {CONF_URL, "serial", "title", "unique_id"}
@@ -17,6 +19,8 @@ TO_REDACT = {CONF_URL, "serial", "title", "unique_id"}
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: BalanceConfigEntry
 ) -> dict[str, Any]:
+    if is_load_manager(entry):
+        return await async_get_load_manager_diagnostics(hass, entry)  # type: ignore[arg-type]
     coordinator = entry.runtime_data.coordinator
     client = entry.runtime_data.client
     identity = client.identity

@@ -34,9 +34,11 @@ from homeassistant.util import dt as dt_util
 from dmesh_lib import MeterKind
 from dmesh_lib.messages import ModuleType, SensorKind
 
+from . import load_manager_sensor
 from .const import BACKFILL_AFTER, module_key
 from .coordinator import BalanceConfigEntry, BalanceCoordinator, MeterData, ModuleData
 from .entity import BalanceEntity
+from .load_manager_setup import is_load_manager
 
 PARALLEL_UPDATES = 0
 
@@ -222,6 +224,9 @@ async def async_setup_entry(
     entry: BalanceConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if is_load_manager(entry):
+        await load_manager_sensor.async_setup_entry(hass, entry, async_add_entities)  # type: ignore[arg-type]
+        return
     coordinator = entry.runtime_data.coordinator
     async_add_entities(
         entity

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import probatio as vol
 from homeassistant.config_entries import ConfigEntryState
@@ -23,6 +23,8 @@ from dmesh_lib.messages import GroupAction
 from .const import DOMAIN, MAX_BACKFILL_HOURS
 from .coordinator import BalanceConfigEntry, BalanceCoordinator, MeterData, ModuleData
 from .helpers import command
+from .load_manager import LoadManager
+from .load_manager_setup import is_load_manager
 
 ATTR_CONFIG_ENTRY = "config_entry_id"
 ATTR_MODULE = "module"
@@ -71,7 +73,58 @@ SCHEMAS: dict[str, vol.Schema] = {
 }
 
 
+DURATION = vol.All(cv.time_period, cv.positive_timedelta)
+LOAD_MANAGER_SCHEMAS: dict[str, vol.Schema] = {
+    "shed_now": vol.Schema(
+        {
+            **BASE,
+            vol.Optional("level", default=2): vol.All(vol.Coerce(int), vol.Range(min=1, max=2)),
+            vol.Optional("duration", default=timedelta(minutes=15)): DURATION,
+        }
+    ),
+    "restore_all": vol.Schema(BASE),
+    "set_limit": vol.Schema(
+        {
+            **BASE,
+            vol.Required("limit_w"): vol.All(vol.Coerce(float), vol.Range(min=100)),
+            vol.Required("duration"): DURATION,
+        }
+    ),
+    "demand_response": vol.Schema(
+        {
+            **BASE,
+            vol.Optional("level", default=0): vol.All(vol.Coerce(int), vol.Range(min=0, max=3)),
+            vol.Optional("limit_w"): vol.All(vol.Coerce(float), vol.Range(min=100)),
+            vol.Required("duration"): DURATION,
+        }
+    ),
+}
+
+
+def _load_manager(hass: HomeAssistant, call: ServiceCall) -> LoadManager:
+    entry = _loaded_entry(hass, call)
+    if not is_load_manager(entry):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_a_load_manager",
+            translation_placeholders={"entry": entry.title},
+        )
+    manager: LoadManager = entry.runtime_data  # type: ignore[assignment]
+    return manager
+
+
 def _coordinator(hass: HomeAssistant, call: ServiceCall) -> BalanceCoordinator:
+    entry = _loaded_entry(hass, call)
+    if is_load_manager(entry):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_a_concentrator",
+            translation_placeholders={"entry": entry.title},
+        )
+    return entry.runtime_data.coordinator
+
+
+def _loaded_entry(hass: HomeAssistant, call: ServiceCall) -> BalanceConfigEntry:
     entry_id = call.data[ATTR_CONFIG_ENTRY]
     entry: BalanceConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN:
@@ -86,7 +139,7 @@ def _coordinator(hass: HomeAssistant, call: ServiceCall) -> BalanceCoordinator:
             translation_key="entry_not_loaded",
             translation_placeholders={"entry": entry.title},
         )
-    return entry.runtime_data.coordinator
+    return entry
 
 
 def _module(coordinator: BalanceCoordinator, call: ServiceCall) -> ModuleData:
@@ -176,8 +229,38 @@ async def _broadcast(call: ServiceCall) -> ServiceResponse:
     }
 
 
+async def _shed_now(call: ServiceCall) -> None:
+    _load_manager(call.hass, call).async_shed_now(call.data["level"], call.data["duration"])
+
+
+async def _restore_all(call: ServiceCall) -> None:
+    _load_manager(call.hass, call).async_restore_all()
+
+
+async def _set_limit(call: ServiceCall) -> None:
+    _load_manager(call.hass, call).async_set_temporary_limit(
+        call.data["limit_w"], call.data["duration"]
+    )
+
+
+async def _demand_response(call: ServiceCall) -> None:
+    manager = _load_manager(call.hass, call)
+    manager.async_demand_response(
+        expires_at=dt_util.now() + call.data["duration"],
+        level=call.data["level"],
+        limit_w=call.data.get("limit_w"),
+    )
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
+    for name, handler in (
+        ("shed_now", _shed_now),
+        ("restore_all", _restore_all),
+        ("set_limit", _set_limit),
+        ("demand_response", _demand_response),
+    ):
+        hass.services.async_register(DOMAIN, name, handler, LOAD_MANAGER_SCHEMAS[name])
     hass.services.async_register(DOMAIN, "read_now", _read_now, SCHEMAS["read_now"])
     hass.services.async_register(
         DOMAIN,

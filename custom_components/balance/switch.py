@@ -15,9 +15,11 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from dmesh_lib.messages import ModuleType
 
+from . import load_manager_switch
 from .coordinator import BalanceConfigEntry, BalanceCoordinator, ModuleData
 from .entity import BalanceEntity
 from .helpers import command
+from .load_manager_setup import is_load_manager
 
 PARALLEL_UPDATES = 1
 
@@ -37,6 +39,9 @@ async def async_setup_entry(
     entry: BalanceConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if is_load_manager(entry):
+        await load_manager_switch.async_setup_entry(hass, entry, async_add_entities)  # type: ignore[arg-type]
+        return
     coordinator = entry.runtime_data.coordinator
     async_add_entities(
         e for module in coordinator.modules.values() for e in _entities(coordinator, module)

@@ -220,6 +220,7 @@ class SimulatedNetwork:
                 return ConsumptionModel(k, seed=s, household_of=h)  # type: ignore[return-value]
 
         self.model = consumption_factory(kinds, seed + 104729 * concentrator_index, households)
+        self._modelled_households = set(households)
         self.ppu = np.array(
             [[DEFAULT_PULSES_PER_UNIT[k] for k in kinds[3 * i : 3 * i + 3]] for i in range(n)],
             dtype=np.float64,
@@ -435,12 +436,14 @@ class SimulatedNetwork:
         return MeterReading(m.serial, ts, tuple((ch, int(row[ch])) for ch in range(3)))
 
     def _sensor_report(self, m: SimModule, ts: int) -> SensorReport:
-        m.sensors[SensorKind.TEMPERATURE] = round(
-            10 * self.model.indoor_temperature(m.household, self.now)
-        )
-        m.sensors[SensorKind.HUMIDITY] = round(
-            10 * self.model.indoor_humidity(m.household, self.now)
-        )
+        if m.household in self._modelled_households:
+            temperature = self.model.indoor_temperature(m.household, self.now)
+            humidity = self.model.indoor_humidity(m.household, self.now)
+        else:
+            # A home kit without meter modules has no heating model: it holds its setpoint.
+            temperature, humidity = 21.0, 45.0
+        m.sensors[SensorKind.TEMPERATURE] = round(10 * temperature)
+        m.sensors[SensorKind.HUMIDITY] = round(10 * humidity)
         return SensorReport(m.serial, ts, tuple(sorted(m.sensors.items())))
 
     def _health(self, m: SimModule) -> ModuleHealth:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ SimulatorFactory = Callable[..., "asyncio.Future[RunningSimulator]"]
 
 
 @pytest.fixture
-async def start_simulator() -> AsyncIterator[Callable[..., object]]:
+async def start_simulator(caplog: pytest.LogCaptureFixture) -> AsyncIterator[Callable[..., object]]:
     started: list[SimulatedConcentrator] = []
 
     async def start(
@@ -67,6 +68,14 @@ async def start_simulator() -> AsyncIterator[Callable[..., object]]:
     yield start
     for concentrator in started:
         await concentrator.stop()
+    # The simulator logs and carries on when it fails a request; a test must not pass over it.
+    failures = [
+        r.getMessage()
+        for phase in ("setup", "call")
+        for r in caplog.get_records(phase)
+        if r.name.startswith("dmesh_lib.simulator") and r.levelno >= logging.ERROR
+    ]
+    assert not failures, failures
 
 
 async def wait_for(predicate: Callable[[], bool], within: float = 10.0) -> None:

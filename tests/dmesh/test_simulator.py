@@ -114,6 +114,12 @@ def test_packet_loss_loses_reports_but_not_counts() -> None:
     assert np.array_equal(lossy.history, clean.history)
 
 
+def test_home_kit_alone_reports_its_state() -> None:
+    net = network(meter_modules=0)
+    report = next(m for m in net.initial_state() if isinstance(m, SensorReport))
+    assert report.scaled()[SensorKind.TEMPERATURE] == pytest.approx(21.0)
+
+
 def test_module_count_is_limited_to_240() -> None:
     with pytest.raises(ValueError, match="240"):
         network(meter_modules=MAX_MODULES)

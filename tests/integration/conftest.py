@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ def _custom_integrations(enable_custom_integrations: None, socket_enabled: None)
 
 
 @pytest.fixture
-async def start_simulator() -> AsyncIterator[StartSimulator]:
+async def start_simulator(caplog: pytest.LogCaptureFixture) -> AsyncIterator[StartSimulator]:
     started: list[SimulatedConcentrator] = []
 
     async def start(
@@ -84,6 +85,14 @@ async def start_simulator() -> AsyncIterator[StartSimulator]:
     yield start
     for concentrator in started:
         await concentrator.stop()
+    # The simulator logs and carries on when it fails a request; a test must not pass over it.
+    failures = [
+        r.getMessage()
+        for phase in ("setup", "call")
+        for r in caplog.get_records(phase)
+        if r.name.startswith("dmesh_lib.simulator") and r.levelno >= logging.ERROR
+    ]
+    assert not failures, failures
 
 
 @pytest.fixture

@@ -27,7 +27,13 @@ def _free_port() -> int:
 
 
 async def _user_flow(hass: HomeAssistant) -> dict:
-    return await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    """The menu's "DMesh concentrator" choice leads to the form this module tests."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["concentrator", "load_manager"]
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "concentrator"}
+    )
 
 
 async def _manual_flow(hass: HomeAssistant) -> dict:

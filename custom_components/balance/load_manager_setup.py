@@ -1,0 +1,61 @@
+"""The load manager entry: DLM over any Home Assistant power sensor and switches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+
+from .const import (
+    CONF_ENTRY_TYPE,
+    ENTRY_TYPE_LOAD_MANAGER,
+    LOAD_MANAGER_PLATFORMS,
+    SUBENTRY_SOCKET,
+)
+from .load_manager import LoadManager, LoadManagerConfigEntry, async_release_all
+
+
+def is_load_manager(entry: ConfigEntry[Any]) -> bool:
+    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_LOAD_MANAGER
+
+
+async def async_setup_load_manager(hass: HomeAssistant, entry: LoadManagerConfigEntry) -> bool:
+    manager = LoadManager(hass, entry)
+    entry.runtime_data = manager
+    await manager.async_start()
+    entry.async_on_unload(manager.async_stop)
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    await hass.config_entries.async_forward_entry_setups(entry, LOAD_MANAGER_PLATFORMS)
+    return True
+
+
+async def _async_entry_updated(hass: HomeAssistant, entry: LoadManagerConfigEntry) -> None:
+    manager = entry.runtime_data
+    sockets = {
+        s.subentry_id for s in entry.subentries.values() if s.subentry_type == SUBENTRY_SOCKET
+    }
+    if sockets != manager.socket_ids:
+        # Sockets came or went: their entities and devices too. The engine's state survives
+        # the reload in the store; a removed socket it held is switched back on.
+        await hass.config_entries.async_reload(entry.entry_id)
+        return
+    manager.async_reconfigure()
+
+
+async def async_unload_load_manager(hass: HomeAssistant, entry: LoadManagerConfigEntry) -> bool:
+    return await hass.config_entries.async_unload_platforms(entry, LOAD_MANAGER_PLATFORMS)
+
+
+async def async_remove_load_manager(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+    await async_release_all(hass, entry.entry_id)
+
+
+__all__ = [
+    "LoadManager",
+    "LoadManagerConfigEntry",
+    "async_remove_load_manager",
+    "async_setup_load_manager",
+    "async_unload_load_manager",
+    "is_load_manager",
+]
