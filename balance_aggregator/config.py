@@ -1,0 +1,85 @@
+"""Settings: defaults, then a TOML file, then ``BALANCE_VTN_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "BALANCE_VTN_"
+
+
+@dataclass(slots=True)
+class Settings:
+    #: sqlite:///path.db (embedded default) or postgresql://user@host/db[?schema=name]
+    db: str = "sqlite:///balance-vtn.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: URL clients use to reach this VTN (behind a reverse proxy: its https URL); /auth/server
+    #: answers with ``{public_url}/auth/token``. Empty: derived from the request.
+    public_url: str = ""
+    #: HS256 key for access tokens; every replica needs the same. Empty: one is generated once and
+    #: kept in the database, so replicas sharing a database agree on it.
+    token_secret: str = ""
+    token_ttl_s: int = 3600
+    #: MQTT broker the VTN publishes notifications to; empty host disables the MQTT notifier
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str = ""
+    mqtt_password: str = ""
+    #: URIs handed to clients by GET /notifiers (what they connect to, e.g. mqtts://broker:8883)
+    mqtt_public_uris: list[str] = field(default_factory=list)
+    #: ANONYMOUS or OAUTH2_BEARER_TOKEN (username "{clientID}", password = access token)
+    mqtt_auth_method: str = "ANONYMOUS"
+    #: prefix before every topic, so several VTNs (or test runs) can share one broker
+    mqtt_topic_prefix: str = ""
+    mqtt_qos: int = 1
+    mqtt_retain: bool = False
+    #: webhook callbacks must be https (the spec's rule) unless this is set (development)
+    webhook_allow_http: bool = False
+    #: callbacks to loopback/private addresses are refused (SSRF) unless listed here
+    webhook_allowed_hosts: list[str] = field(default_factory=list)
+    webhook_timeout_s: float = 10.0
+    webhook_retries: int = 5
+    webhook_backoff_s: float = 1.0
+    #: requests per second and burst per client (token bucket, per replica)
+    rate_limit_per_s: float = 50.0
+    rate_limit_burst: int = 200
+    log_level: str = "INFO"
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, env: dict[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        values: dict[str, Any] = {}
+        if path is not None:
+            with Path(path).open("rb") as fh:
+                data = tomllib.load(fh)
+            values.update(data.get("vtn", data))
+        environ = os.environ if env is None else env
+        known = {f.name: f for f in fields(cls)}
+        for name in known:
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is None:
+                continue
+            default = getattr(cls(), name)
+            values[name] = _parse_env(raw, default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - set(known)
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+def _parse_env(raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, list):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
