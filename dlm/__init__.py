@@ -5,7 +5,15 @@ Pure Python + numpy, no Home Assistant: the integration is a thin adapter over `
 """
 
 from .engine import DlmEngine, DlmSettings, DlmStatus
-from .limits import DemandResponse, LimitInForce, LimitSource, LimitStack, TariffWindow
+from .limits import (
+    DR_SOURCE_HOUSEHOLD,
+    DR_SOURCE_UTILITY,
+    DemandResponse,
+    LimitInForce,
+    LimitSource,
+    LimitStack,
+    TariffWindow,
+)
 from .model import (
     EngineMode,
     GreenRun,
@@ -19,6 +27,8 @@ from .model import (
 )
 
 __all__ = [
+    "DR_SOURCE_HOUSEHOLD",
+    "DR_SOURCE_UTILITY",
     "DemandResponse",
     "DlmEngine",
     "DlmSettings",

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .limits import DemandResponse, LimitInForce, LimitSource, LimitStack
+from .limits import DR_SOURCE_UTILITY, DemandResponse, LimitInForce, LimitSource, LimitStack
 from .model import (
     EngineMode,
     GreenRun,
@@ -154,6 +154,9 @@ class DlmEngine:
         self._orphans: dict[str, str] = {}
         self._stale_since: float | None = None
         self._last_reading_w: float | None = None
+        self._restore_all_at: float | None = None
+        """Set by `restore_all`: until a reading measured after it, nothing is held."""
+        self._restore_all_done = False
         self._status = DlmStatus(
             at=None,
             mode=mode,
@@ -194,6 +197,19 @@ class DlmEngine:
 
     def clear_dr(self) -> None:
         self._limits = replace(self._limits, demand_response=None)
+
+    def restore_all(self, at: datetime) -> None:
+        """The household asks for everything back now: any DR request ends, and the next step
+        switches every held socket back on ("restore all was asked for").
+
+        The mode stays as it is, but nothing is held again on a reading measured at or before
+        `at`: that reading led to the sheds the household has just undone, so only a later one
+        may shed again. A stale reading (or none) ends this at once: blind, the engine sheds
+        nothing for the limit anyway, and DR levels and waiting runs need no reading.
+        """
+        self.clear_dr()
+        self._restore_all_at = _stamp(at)
+        self._restore_all_done = False
 
     def request_run(self, socket_id: str, run: GreenRun) -> None:
         """A green socket's appliance is ready: run it for so long or so much, by the deadline."""
@@ -249,14 +265,25 @@ class DlmEngine:
         dr_until = dr.expires_at if dr is not None and dr.active(now) else None
 
         fresh = reading is not None and t - _stamp(reading.measured_at) <= settings.stale_after_s
+        measured_at = math.nan
         if fresh and reading is not None:
             power = float(reading.watts)
+            measured_at = _stamp(reading.measured_at)
             self._stale_since = None
             self._last_reading_w = power
         else:
             power = math.nan
             if self._stale_since is None:
                 self._stale_since = _stamp(reading.measured_at) if reading is not None else t
+
+        restoring = False
+        if self._restore_all_at is not None:
+            restoring = not self._restore_all_done or (
+                fresh and measured_at <= self._restore_all_at
+            )
+            self._restore_all_done = True
+            if not restoring:
+                self._restore_all_at = None
 
         count = len(self._sockets)
         observed_on = np.empty(count, dtype=np.bool_)
@@ -300,8 +327,9 @@ class DlmEngine:
                 socket_power_w=estimate.reshape(1, count),
                 run_power_w=run_power.reshape(1, count),
                 running=running.reshape(1, count),
-                enabled=self._mode is not EngineMode.OFF,
+                enabled=self._mode is not EngineMode.OFF and not restoring,
                 detect_overrides=self._mode is EngineMode.ACTIVE,
+                measured_at=np.array([measured_at]),
             ),
         )
 
@@ -318,6 +346,7 @@ class DlmEngine:
                 limit=limit,
                 dr_level=dr_level,
                 dr_until=dr_until,
+                dr_source=dr.source if dr is not None else DR_SOURCE_UTILITY,
                 effective_w=effective if fresh else 0.0,
                 over_since=(
                     datetime.fromtimestamp(over_since, tz=now.tzinfo)
@@ -334,6 +363,7 @@ class DlmEngine:
                     if self._stale_since is not None
                     else None
                 ),
+                restore_all=restoring,
             )
             delays = self._policy.night_start_delay_s[0]
             for i in changed.tolist():
@@ -441,6 +471,7 @@ class DlmEngine:
                 "held_cause": ShedCause(int(st.held_cause[0, i])).name,
                 "off_since": _iso(float(st.off_since[0, i])),
                 "on_since": _iso(float(st.on_since[0, i])),
+                "was_off_since": _iso(float(st.was_off_since[0, i])),
                 "off_total_s": float(st.off_total_s[0, i]),
                 "learnt_w": _opt_float(float(self._learnt_w[i])),
                 "run": run,
@@ -461,6 +492,8 @@ class DlmEngine:
             "last_step_at": _iso(float(st.last_step_at[0])),
             "last_action_at": _iso(float(st.last_action_at[0])),
             "over_since": _iso(float(st.over_since[0])),
+            "restore_all_at": None if self._restore_all_at is None else _iso(self._restore_all_at),
+            "restore_all_done": self._restore_all_done,
             "sockets": sockets,
         }
 
@@ -497,6 +530,10 @@ class DlmEngine:
         st.last_step_at[0] = _from_iso(data.get("last_step_at"), math.nan)
         st.last_action_at[0] = _from_iso(data.get("last_action_at"), -math.inf)
         st.over_since[0] = _from_iso(data.get("over_since"), math.nan)
+        restore_at = _from_iso(data.get("restore_all_at"), math.nan)
+        if math.isfinite(restore_at):
+            engine._restore_all_at = restore_at
+            engine._restore_all_done = bool(data.get("restore_all_done", False))
         saved: Mapping[str, Any] = data.get("sockets", {})
         for socket_id, entry in saved.items():
             i = engine._index.get(socket_id)
@@ -509,6 +546,7 @@ class DlmEngine:
             st.held_cause[0, i] = ShedCause[entry.get("held_cause", "NONE")].value
             st.off_since[0, i] = _from_iso(entry.get("off_since"), math.nan)
             st.on_since[0, i] = _from_iso(entry.get("on_since"), -math.inf)
+            st.was_off_since[0, i] = _from_iso(entry.get("was_off_since"), math.nan)
             st.off_total_s[0, i] = float(entry.get("off_total_s", 0.0))
             if held and math.isnan(st.off_since[0, i]):
                 # Without a start time a held socket would never reach its comfort bound; from

@@ -29,6 +29,25 @@ LIMIT_SOURCE_WORDS: dict[LimitSource, str] = {
 }
 
 
+DR_SOURCE_UTILITY = "utility"
+"""A request from outside the house: the utility, its aggregator, an OpenADR VEN."""
+DR_SOURCE_HOUSEHOLD = "household"
+"""The household's own "shed now": a DR level it asks for itself."""
+
+# Who asked for a DR request, as a household reads it in a reason: the subject of "... asked
+# for", and the word before "limit". A source not listed here is shown as it is (an
+# aggregator's name, say).
+DR_SOURCE_WORDS: dict[str, tuple[str, str]] = {
+    DR_SOURCE_UTILITY: ("the utility", "utility"),
+    DR_SOURCE_HOUSEHOLD: ("shed now", "shed now"),
+}
+
+
+def dr_source_words(source: str) -> tuple[str, str]:
+    """(who asked, the word before "limit") for a DR request's source."""
+    return DR_SOURCE_WORDS.get(source, (source, source))
+
+
 @dataclass(frozen=True, slots=True)
 class TariffWindow:
     """A daily window in local wall time; `end` before `start` means it runs past midnight."""
@@ -78,9 +97,13 @@ class DemandResponse:
     expires_at: datetime
     level: int = 0
     limit_w: float | None = None
-    source: str = "utility"
+    source: str = DR_SOURCE_UTILITY
+    """Who asked: `DR_SOURCE_UTILITY`, `DR_SOURCE_HOUSEHOLD` or a label of the caller's; the
+    reasons name it."""
 
     def __post_init__(self) -> None:
+        if not self.source:
+            raise ValueError("a DR request needs a source")
         if not 0 <= self.level <= MAX_DR_LEVEL:
             raise ValueError(f"DR level must be 0..{MAX_DR_LEVEL}, not {self.level}")
         if self.limit_w is not None and not self.limit_w > 0:
@@ -100,9 +123,13 @@ class LimitInForce:
     """math.inf when no limit applies."""
     source: LimitSource
     until: datetime | None = None
+    requested_by: str | None = None
+    """For a DR limit: the request's source."""
 
     @property
     def words(self) -> str:
+        if self.source is LimitSource.DEMAND_RESPONSE and self.requested_by is not None:
+            return dr_source_words(self.requested_by)[1]
         return LIMIT_SOURCE_WORDS[self.source]
 
 
@@ -136,7 +163,12 @@ class LimitStack:
         dr = self.demand_response
         if dr is not None and dr.limit_w is not None and dr.active(now):
             candidates.append(
-                LimitInForce(dr.limit_w, LimitSource.DEMAND_RESPONSE, until=dr.expires_at)
+                LimitInForce(
+                    dr.limit_w,
+                    LimitSource.DEMAND_RESPONSE,
+                    until=dr.expires_at,
+                    requested_by=dr.source,
+                )
             )
         # Ties keep the first (household before utility) so the reason names the household's own
         # choice when it is as strict as the utility's.

@@ -52,7 +52,12 @@ class PolicyState:
     held: BoolArray
     held_cause: Int8Array
     off_since: FloatArray
+    cut_w: FloatArray
+    """What a held socket drew when the engine switched it off (NaN if not known)."""
     on_since: FloatArray
+    was_off_since: FloatArray
+    """For a socket the engine switched back on while it was seen off: since when it had been
+    off. A reading measured in between does not include its draw. NaN otherwise."""
     off_total_s: FloatArray
     job_active: BoolArray
     job_started: BoolArray
@@ -70,7 +75,9 @@ class PolicyState:
             held=np.zeros(shape, dtype=np.bool_),
             held_cause=np.zeros(shape, dtype=np.int8),
             off_since=np.full(shape, np.nan),
+            cut_w=np.full(shape, np.nan),
             on_since=np.full(shape, -np.inf),
+            was_off_since=np.full(shape, np.nan),
             off_total_s=np.zeros(shape),
             job_active=np.zeros(shape, dtype=np.bool_),
             job_started=np.zeros(shape, dtype=np.bool_),
@@ -107,6 +114,13 @@ class PolicyInputs:
     """The appliance behind the socket is drawing power (credits green run progress)."""
     enabled: bool = True
     detect_overrides: bool = True
+    measured_at: FloatArray | None = None
+    """(houses,) when `power_w` was measured, on the scale of `now`; None: at `now`.
+
+    A socket switched off at or after this time still draws in the reading, and one switched
+    back on at or after it, having been off when the reading was measured, does not: the
+    engine corrects the reading for both, so a meter that reports later than the switches
+    never makes it cut twice for one excess, nor restore twice into one gap."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +174,14 @@ def _hold(
     *,
     why: ShedCause | Int8Array,
     now: float,
+    draw_w: FloatArray,
     switch_off: BoolArray,
     cause: Int8Array,
 ) -> None:
     st.held |= mask
     st.off_since[mask] = now
+    st.cut_w[mask] = draw_w[mask]
+    st.was_off_since[mask] = np.nan
     code = np.int8(why) if isinstance(why, ShedCause) else why[mask]
     st.held_cause[mask] = code
     switch_off |= mask
@@ -177,11 +194,15 @@ def _release(
     *,
     why: ShedCause | Int8Array,
     now: float,
+    seen_on: BoolArray,
     switch_on: BoolArray,
     cause: Int8Array,
 ) -> None:
     st.held &= ~mask
+    # Seen on when given back (advise mode, a hand, a command in flight): it is in the readings.
+    st.was_off_since[mask] = np.where(seen_on[mask], np.nan, st.off_since[mask])
     st.off_since[mask] = np.nan
+    st.cut_w[mask] = np.nan
     st.on_since[mask] = now
     st.held_cause[mask] = np.int8(ShedCause.NONE)
     switch_on |= mask
@@ -270,13 +291,20 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
                 by_hand,
                 why=ShedCause.TURNED_ON_BY_HAND,
                 now=now,
+                seen_on=x.observed_on,
                 switch_on=switch_on,
                 cause=cause,
             )
 
     if not x.enabled:
         _release(
-            st, st.held.copy(), why=ShedCause.MODE_OFF, now=now, switch_on=switch_on, cause=cause
+            st,
+            st.held.copy(),
+            why=ShedCause.MODE_OFF,
+            now=now,
+            seen_on=x.observed_on,
+            switch_on=switch_on,
+            cause=cause,
         )
         st.over_since[:] = np.nan
         acted = switch_on.any(axis=1)
@@ -295,17 +323,34 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
     forced = forced_why != ShedCause.NONE
     if forced.any():
         st.job_started |= forced & st.job_active
-        _release(st, forced, why=forced_why, now=now, switch_on=switch_on, cause=cause)
+        _release(
+            st,
+            forced,
+            why=forced_why,
+            now=now,
+            seen_on=x.observed_on,
+            switch_on=switch_on,
+            cause=cause,
+        )
         st.last_action_at[forced.any(axis=1)] = now
 
     reading_ok = np.isfinite(x.power_w)
     power = _zero_nan(x.power_w)
-    believed_off_but_on = st.held & x.observed_on
-    coming_on = switch_on & ~x.observed_on
+    # The effective power: the reading corrected for what changed since it was measured. A
+    # held socket still draws in it if it is seen on (a command in flight, advise mode) or was
+    # switched off no earlier than the reading was measured (its switch reported before the
+    # meter did). A socket switched back on while off is missing from a reading measured while
+    # it was off, up to and including the moment it was switched on. Without a reading, the
+    # moment is now: only what this step gives back is added.
+    measured = np.full(houses, now) if x.measured_at is None else x.measured_at
+    at = np.where(np.isnan(measured), now, measured)[:, None]
+    in_reading = st.held & (x.observed_on | (st.off_since >= at))
+    cut_w = np.where(x.observed_on | np.isnan(st.cut_w), est0, st.cut_w)
+    missing = ~st.held & (st.was_off_since < at) & (at <= st.on_since)
     p_eff = (
         power
-        - np.where(believed_off_but_on, est0, 0.0).sum(axis=1)
-        + np.where(coming_on, run0, 0.0).sum(axis=1)
+        - np.where(in_reading, cut_w, 0.0).sum(axis=1)
+        + np.where(missing, run0, 0.0).sum(axis=1)
     )
 
     on_now = ~st.held & x.observed_on & ~switch_on
@@ -323,13 +368,27 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
         why = np.where(
             np.broadcast_to(emergency, shape), ShedCause.DR_EMERGENCY, ShedCause.DEMAND_RESPONSE
         )
-        _hold(st, dr_shed, why=why.astype(np.int8), now=now, switch_off=switch_off, cause=cause)
+        _hold(
+            st,
+            dr_shed,
+            why=why.astype(np.int8),
+            now=now,
+            draw_w=est,
+            switch_off=switch_off,
+            cause=cause,
+        )
         p_eff -= np.where(dr_shed, est0, 0.0).sum(axis=1)
 
     wait_hold = ~st.held & x.observed_on & ~switch_on & green & waiting
     if wait_hold.any():
         _hold(
-            st, wait_hold, why=ShedCause.WAIT_FOR_NIGHT, now=now, switch_off=switch_off, cause=cause
+            st,
+            wait_hold,
+            why=ShedCause.WAIT_FOR_NIGHT,
+            now=now,
+            draw_w=est,
+            switch_off=switch_off,
+            cause=cause,
         )
         p_eff -= np.where(wait_hold, est0, 0.0).sum(axis=1)
 
@@ -366,7 +425,15 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
         excess = (p_eff - limit)[:, None]
         pick = c_sorted & (before < excess)
         np.put_along_axis(limit_shed, order, pick, axis=1)
-        _hold(st, limit_shed, why=ShedCause.OVER_LIMIT, now=now, switch_off=switch_off, cause=cause)
+        _hold(
+            st,
+            limit_shed,
+            why=ShedCause.OVER_LIMIT,
+            now=now,
+            draw_w=est,
+            switch_off=switch_off,
+            cause=cause,
+        )
         p_eff -= np.where(limit_shed, est0, 0.0).sum(axis=1)
     if over.any():
         unknown_cut = (limit_shed & np.isnan(est)).any(axis=1)
@@ -400,7 +467,15 @@ def _step(cfg: PolicySettings, st: PolicyState, x: PolicyInputs) -> PolicyOutcom
             ),
         ).astype(np.int8)
         st.job_started |= chosen & st.job_active
-        _release(st, chosen, why=why_back, now=now, switch_on=switch_on, cause=cause)
+        _release(
+            st,
+            chosen,
+            why=why_back,
+            now=now,
+            seen_on=x.observed_on,
+            switch_on=switch_on,
+            cause=cause,
+        )
 
     acted = (switch_on | switch_off).any(axis=1)
     st.last_action_at[acted] = now

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .limits import LimitInForce
+from .limits import DR_SOURCE_UTILITY, LimitInForce, dr_source_words
 from .model import ShedCause, SocketColour
 
 _DR_LEVEL_WORDS = {
@@ -26,6 +26,8 @@ class ReasonContext:
     limit: LimitInForce
     dr_level: int
     dr_until: datetime | None
+    dr_source: str
+    """Who asked for the DR level in force (`DemandResponse.source`)."""
     effective_w: float
     over_since: datetime | None
     socket_w: float | None
@@ -34,6 +36,8 @@ class ReasonContext:
     night_start: datetime | None
     deadline: datetime | None
     stale_since: datetime | None
+    restore_all: bool = False
+    """Everything held is given back because the household asked for it (`restore_all`)."""
 
 
 def kw(watts: float) -> str:
@@ -83,7 +87,8 @@ def explain(cause: ShedCause, ctx: ReasonContext) -> str:
             return f"{text}; {back}" if back else text
         case ShedCause.DEMAND_RESPONSE:
             asked = _DR_LEVEL_WORDS.get(ctx.dr_level, "less load")
-            text = f"{name} off: the utility asked for {asked}"
+            who = dr_source_words(ctx.dr_source)[0]
+            text = f"{name} off: {who} asked for {asked}"
             if ctx.dr_until is not None:
                 text += f" until {clock(ctx.dr_until, ctx.now)}"
             if math.isfinite(ctx.max_off_s):
@@ -91,7 +96,11 @@ def explain(cause: ShedCause, ctx: ReasonContext) -> str:
                 text += f"; back on at the latest at {clock(latest, ctx.now)}"
             return text
         case ShedCause.DR_EMERGENCY:
-            text = f"{name} off: utility emergency, only red sockets stay on"
+            if ctx.dr_source == DR_SOURCE_UTILITY:
+                text = f"{name} off: utility emergency, only red sockets stay on"
+            else:
+                who = dr_source_words(ctx.dr_source)[0]
+                text = f"{name} off: {who} asked for {_DR_LEVEL_WORDS[3]}"
             if ctx.dr_until is not None:
                 text += f" until {clock(ctx.dr_until, ctx.now)}"
             return text
@@ -122,6 +131,8 @@ def explain(cause: ShedCause, ctx: ReasonContext) -> str:
             until = clock(ctx.deadline, ctx.now) if ctx.deadline else "its deadline"
             return f"{name} on: it can no longer finish in the night tariff before {until}"
         case ShedCause.MODE_OFF:
+            if ctx.restore_all:
+                return f"{name} back on: restore all was asked for"
             return f"{name} back on: load management is switched off"
         case ShedCause.READING_STALE:
             since = clock(ctx.stale_since, ctx.now) if ctx.stale_since else "a while"

@@ -48,6 +48,8 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import PowerConverter
 
 from dlm import (
+    DR_SOURCE_HOUSEHOLD,
+    DR_SOURCE_UTILITY,
     DemandResponse,
     DlmEngine,
     DlmSettings,
@@ -93,7 +95,6 @@ STORAGE_VERSION = 1
 STEP_AT_LEAST_EVERY = timedelta(seconds=60)
 """The engine keeps comfort bounds and deadlines on steps; while it holds a socket, a run waits
 or a request is in force it is stepped at least this often even if nothing is reported."""
-HOUSEHOLD_SOURCE = "household"
 
 
 def storage_key(entry_id: str) -> str:
@@ -226,7 +227,6 @@ class LoadManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._saved: dict[str, Any] | None = None
         self._stopped = False
-        self._paused: tuple[datetime, EngineMode] | None = None
         self._load_config()
 
     # -- configuration -----------------------------------------------------------------------
@@ -358,33 +358,17 @@ class LoadManager:
             return None
         return PowerReading(value, state.last_reported)
 
-    def _observations(
-        self, now: datetime, reading: PowerReading | None
-    ) -> dict[str, SocketObservation]:
-        """Each socket as the power reading saw it.
+    def _observations(self) -> dict[str, SocketObservation]:
+        """Each socket as its switch reports it; an unknown or unavailable one is left out.
 
-        A socket switched off after the reading was measured still draws in that reading. The
-        engine subtracts what held sockets draw only while they are seen on, so a socket shown
-        off before the meter catches up would make it cut a second socket for the same excess.
-        Shown on for at most the override grace, so that this is never taken for a hand.
-        """
-        held = set(self.engine.status.held)
-        trust_s = min(self.settings.stale_after_s, self.settings.override_grace_s)
+        The switches usually report before the meter does: the engine corrects the reading for
+        what it switched after the reading was measured."""
         observed: dict[str, SocketObservation] = {}
         for socket in self.sockets.values():
             state = self.hass.states.get(socket.entity_id)
             if state is None or state.state not in (STATE_ON, STATE_OFF):
                 continue
-            on = state.state == STATE_ON
-            if (
-                not on
-                and socket.socket_id in held
-                and reading is not None
-                and state.last_changed >= reading.measured_at
-                and (now - reading.measured_at).total_seconds() < trust_s
-            ):
-                on = True
-            observed[socket.socket_id] = SocketObservation(on)
+            observed[socket.socket_id] = SocketObservation(state.state == STATE_ON)
         return observed
 
     @callback
@@ -446,14 +430,7 @@ class LoadManager:
         now = dt_util.now()
         if self.temporary_limit is not None and now >= self.temporary_limit[1]:
             self._apply_limits(now)
-        reading = self.reading()
-        if self._paused is not None and reading is not None:
-            since, mode = self._paused
-            if reading.measured_at > since:
-                self._paused = None
-                self.engine.set_mode(mode)
-        decisions = self.engine.step(now, reading, self._observations(now, reading))
-        decisions = [self._worded(d) for d in decisions]
+        decisions = self.engine.step(now, self.reading(), self._observations())
         self.decisions.extend(decisions)
         to_switch = [d for d in decisions if not d.advisory]
         snapshot = self._snapshot()
@@ -463,22 +440,6 @@ class LoadManager:
             self._spawn(self._persist_then_switch(to_switch, trigger, received))
         self._schedule(now)
         self._notify()
-
-    def _worded(self, decision: ShedDecision) -> ShedDecision:
-        """The engine words every level request as the utility's; shed now is the household's."""
-        if decision.cause is ShedCause.MODE_OFF and self._paused is not None:
-            return replace(decision, reason=f"{decision.name} back on: restore all was asked for")
-        dr = self.engine.limits.demand_response
-        if (
-            decision.cause is ShedCause.DEMAND_RESPONSE
-            and dr is not None
-            and dr.source == HOUSEHOLD_SOURCE
-        ):
-            return replace(
-                decision,
-                reason=decision.reason.replace("the utility asked for", "shed now asked for"),
-            )
-        return decision
 
     def _spawn(self, job: Any) -> None:
         task: asyncio.Task[None] = self.hass.async_create_task(job, eager_start=False)
@@ -613,12 +574,10 @@ class LoadManager:
 
     @property
     def mode(self) -> EngineMode:
-        """The mode in force, or the one it resumes after restore all."""
-        return self.engine.mode if self._paused is None else self._paused[1]
+        return self.engine.mode
 
     @callback
     def async_set_mode(self, mode: EngineMode) -> None:
-        self._paused = None
         if mode is not EngineMode.OFF:
             self.resume_mode = mode
         self.engine.set_mode(mode)
@@ -638,7 +597,7 @@ class LoadManager:
         expires_at: datetime,
         level: int = 0,
         limit_w: float | None = None,
-        source: str = "utility",
+        source: str = DR_SOURCE_UTILITY,
     ) -> None:
         """The DR hook: the OpenADR VEN (or the demand_response action) imposes a level, a
         limit or both until `expires_at`; level 0 without a limit ends any request."""
@@ -654,39 +613,32 @@ class LoadManager:
     def async_shed_now(self, level: int, duration: timedelta) -> None:
         now = dt_util.now()
         dr = self.engine.limits.demand_response
-        if dr is not None and dr.active(now) and dr.source != HOUSEHOLD_SOURCE:
+        if dr is not None and dr.active(now) and dr.source != DR_SOURCE_HOUSEHOLD:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="utility_request_active",
                 translation_placeholders={"until": dt_util.as_local(dr.expires_at).isoformat()},
             )
         self.async_demand_response(
-            expires_at=now + duration, level=level, limit_w=None, source=HOUSEHOLD_SOURCE
+            expires_at=now + duration, level=level, limit_w=None, source=DR_SOURCE_HOUSEHOLD
         )
 
     @callback
     def async_restore_all(self) -> None:
         """Every held socket back on now; requests and a temporary limit end. DLM keeps
-        running, so it sheds again only if a later reading is over the limit."""
+        running: the engine sheds again only if a later reading is over the limit."""
         now = dt_util.now()
-        self.engine.clear_dr()
+        self.engine.restore_all(now)
         self.temporary_limit = None
         self._apply_limits(now)
-        # Until a reading taken after this moment arrives, the last one still shows the
-        # sockets off and would have the engine cut again for an excess that is gone.
-        if self._paused is None:
-            self._paused = (now, self.engine.mode)
-        self.engine.set_mode(EngineMode.OFF)
         self._step()
 
     # -- state ------------------------------------------------------------------------------
 
     def _snapshot(self) -> dict[str, Any]:
         until = None if self.temporary_limit is None else self.temporary_limit[1]
-        engine = self.engine.to_dict()
-        engine["mode"] = self.mode.value
         return {
-            "engine": engine,
+            "engine": self.engine.to_dict(),
             "entities": dict(self._entities),
             "pending_on": sorted(self._pending_on),
             "resume_mode": self.resume_mode.value,

@@ -29,7 +29,11 @@ class SimulatedHouse:
     on: dict[str, bool] = field(default_factory=dict)
     decisions: list[ShedDecision] = field(default_factory=list)
     off_periods: dict[str, list[float]] = field(default_factory=dict)
+    meter_period_s: float = 0.0
+    """A meter that measures only this often (0: at every step); in between, the engine gets
+    its last reading, measured before whatever was switched since."""
     _off_at: dict[str, datetime] = field(default_factory=dict)
+    _meter: PowerReading | None = None
 
     def __post_init__(self) -> None:
         for config in self.engine.sockets:
@@ -57,7 +61,10 @@ class SimulatedHouse:
             self.base_w = base_w
         meter: PowerReading | None
         if reading is True:
-            meter = PowerReading(self.total_w, self.now)
+            last = self._meter
+            if last is None or (self.now - last.measured_at).total_seconds() >= self.meter_period_s:
+                self._meter = PowerReading(self.total_w, self.now)
+            meter = self._meter
         elif reading is False:
             meter = None
         else:

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from dlm import (
+    DR_SOURCE_HOUSEHOLD,
+    DR_SOURCE_UTILITY,
     DemandResponse,
     DlmEngine,
     DlmSettings,
@@ -220,6 +222,43 @@ def test_dr_level_one_turns_green_off_and_its_expiry_brings_it_back() -> None:
         assert h.step() == []
     (back,) = h.step()  # 18:10: the request has lapsed
     assert (back.socket_id, back.cause, back.at) == ("dishwasher", ShedCause.ROOM_AGAIN, until)
+
+
+def test_a_dr_reason_names_who_asked() -> None:
+    until = START + timedelta(minutes=10)
+
+    def first_reason(request: DemandResponse, base_w: float = 500.0) -> str:
+        h = house(
+            [socket("dishwasher", GREEN, 2000.0), socket("boiler", YELLOW, 2000.0)],
+            base_w=base_w,
+        )
+        h.engine.impose_dr(request)
+        return h.step()[0].reason
+
+    household, utility = DR_SOURCE_HOUSEHOLD, DR_SOURCE_UTILITY
+    assert first_reason(DemandResponse(expires_at=until, level=1, source=household)) == (
+        "Dishwasher off: shed now asked for green sockets off until 18:10"
+    )
+    assert first_reason(DemandResponse(expires_at=until, level=1, source="Stadtwerke")) == (
+        "Dishwasher off: Stadtwerke asked for green sockets off until 18:10"
+    )
+    assert first_reason(DemandResponse(expires_at=until, level=3, source=household)) == (
+        "Dishwasher off: shed now asked for everything but red sockets off until 18:10"
+    )
+    assert first_reason(DemandResponse(expires_at=until, level=3, source=utility)) == (
+        "Dishwasher off: utility emergency, only red sockets stay on until 18:10"
+    )
+    assert first_reason(
+        DemandResponse(expires_at=until, limit_w=5000.0, source=utility), base_w=2000.0
+    ) == (
+        "Dishwasher off: 6.0 kW > 5.0 kW utility limit (until 18:10) since 18:01; "
+        "back on when below 2.5 kW"
+    )
+    assert first_reason(
+        DemandResponse(expires_at=until, limit_w=5000.0, source=household), base_w=2000.0
+    ).startswith("Dishwasher off: 6.0 kW > 5.0 kW shed now limit (until 18:10)")
+    with pytest.raises(ValueError, match="source"):
+        DemandResponse(expires_at=until, level=1, source="")
 
 
 def test_dr_level_two_cuts_yellow_within_its_comfort_bound() -> None:

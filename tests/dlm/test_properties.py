@@ -139,3 +139,73 @@ def test_switching_off_load_management_gives_everything_back_at_once(
     h.step(STEP_S)
     assert all(h.on.values())
     assert h.engine.status.held == ()
+
+
+slow_meters = st.sampled_from([30.0, 60.0, 90.0, 120.0])
+step_lengths = st.sampled_from([10.0, 20.0, 30.0, 60.0])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sockets=socket_sets([SocketColour.RED, SocketColour.GREEN]),
+    limit=limits,
+    base=limits,
+    meter_s=slow_meters,
+    step_s=step_lengths,
+)
+def test_a_slow_meter_makes_no_second_cut_for_one_excess(
+    sockets: list[SocketConfig], limit: float, base: float, meter_s: float, step_s: float
+) -> None:
+    """The switches report at once, the meter only every so often: steps in between see a
+    reading measured before the cut. The house is as steady as in the test above, so it must
+    settle as well: one cut, at one moment."""
+    h = SimulatedHouse(
+        DlmEngine(sockets, LimitStack(household_limit_w=limit)),
+        {s.socket_id: s.power_w or 0.0 for s in sockets},
+        base_w=base,
+        meter_period_s=meter_s,
+    )
+    for _ in range(40):
+        h.step(step_s)
+    per_socket = Counter(d.socket_id for d in h.decisions)
+    assert all(count <= 2 for count in per_socket.values())
+    offs = [d for d in h.decisions if d.action is SocketAction.SWITCH_OFF]
+    assert all(d.at == h.decisions[0].at for d in offs)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sockets=socket_sets([SocketColour.RED, SocketColour.GREEN]),
+    limit=limits,
+    high=limits,
+    low_share=st.floats(min_value=0.0, max_value=1.0),
+    meter_s=slow_meters,
+    step_s=step_lengths,
+)
+def test_a_slow_meter_does_not_refill_one_gap_twice(
+    *,
+    sockets: list[SocketConfig],
+    limit: float,
+    high: float,
+    low_share: float,
+    meter_s: float,
+    step_s: float,
+) -> None:
+    """The house is high, sockets are cut; then it drops and stays low. Sockets come back one
+    by one, each only where it fits; a reading from before a socket came back must not make
+    room for the next one, or the house ends up over the limit and cuts again."""
+    h = SimulatedHouse(
+        DlmEngine(sockets, LimitStack(household_limit_w=limit)),
+        {s.socket_id: s.power_w or 0.0 for s in sockets},
+        base_w=high,
+        meter_period_s=meter_s,
+    )
+    for _ in range(5):
+        h.step(step_s)
+    dropped_at = h.now
+    for _ in range(60):
+        h.step(step_s, base_w=high * low_share)
+    late_cuts = [
+        d for d in h.decisions if d.action is SocketAction.SWITCH_OFF and d.at > dropped_at
+    ]
+    assert late_cuts == []
