@@ -1,0 +1,502 @@
+"""Who is behind a group's imbalance: three methods and a combined ranking of suspects.
+
+1. **Honesty coefficients** (Salinas, Fadil and Chen 2013; Yip et al. 2017): the group meter is a
+   weighted sum of its subscribers plus a technical loss, ``I_t = Σ c_i·r_i,t + a + b·I_t² + ε``.
+   An honest meter has ``c = 1``; a meter that under-reports by a factor α gets ``c = 1/α``. The
+   quadratic term is the I²R loss of the wires, the constant the fixed loss. The fit is a ridge
+   regression pulling every ``c`` towards 1 (most subscribers are honest, and household profiles
+   are too alike for plain least squares over hundreds of them).
+2. **Correlation** (the original BALANCE material): the imbalance left after the technical loss is
+   correlated with each subscriber's hourly profile; a meter that hides part of its use leaves an
+   imbalance shaped like its own profile.
+3. **Change against the own forecast** (the magnet case): each subscriber's forecast is its own
+   mean daily profile before a candidate day; if its readings change from that day on and the
+   group's imbalance changes by the opposite amount, hour by hour of the day, it is the likely
+   cause. The change day is where the subscriber's own profile shifts most; an honest household
+   whose habits change (a holiday) does not move the imbalance and scores negatively. Hour by
+   hour after that day, the imbalance's excess is also regressed on the readings and the
+   forecast (an F statistic).
+   This catches the attacks that keep the day's energy (h5, h6) and a stuck register, which
+   method 1 cannot see.
+
+``rank_suspects`` standardises the statistics over the group (median and MAD, so that the honest
+majority sets the scale), combines them as the root of the sum of squares of their positive parts
+(two methods that agree count for more than one alone) and maps that to a score in 0..1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+
+RIDGE = 0.02
+"""Ridge weight relative to each subscriber's own energy: small, it only tames collinearity."""
+RECENT_SHARE = 0.4
+"""Methods 1 and 2 are also run on this last part of the window, where an ongoing theft is."""
+CHANGE_Z = 3.0
+"""A change against the own forecast this far above the group gives the suspect a "since"."""
+MIN_SEGMENT_DAYS = 2
+"""Days needed on each side of a change point for a forecast and a comparison."""
+_MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A subscriber that may be behind the imbalance, with the evidence."""
+
+    meter_id: str
+    score: float
+    """0..1, higher is more suspicious."""
+    coefficient: float
+    """Honesty coefficient: 1 = honest, > 1 = under-reports."""
+    correlation: float
+    """Of the imbalance with the subscriber's profile."""
+    since: datetime | None
+    """When the behaviour changed, if found."""
+    kwh_lost: float
+    """Estimated over the window."""
+    evidence: str
+    """One English sentence saying why."""
+
+
+@dataclass(frozen=True)
+class HonestyFit:
+    """Result of method 1."""
+
+    coefficients: NDArray[np.float64]
+    """(N,) honesty coefficient per subscriber."""
+    z: NDArray[np.float64]
+    """(N,) (c − 1) over its standard error: how sure the fit is that c exceeds 1."""
+    technical_kwh: NDArray[np.float64]
+    """(T,) fitted technical loss a + b·I²."""
+
+
+@dataclass(frozen=True)
+class ChangeFit:
+    """Result of method 3, per subscriber."""
+
+    statistic: NDArray[np.float64]
+    """(N,) how much of the imbalance's change the subscriber's change explains, in noise units."""
+    hourly_statistic: NDArray[np.float64]
+    """(N,) the same question hour by hour after the change: how much of the imbalance's excess
+    over its own earlier profile the readings and the own forecast explain (F statistic)."""
+    onset_day: NDArray[np.intp]
+    """(N,) index of the first day after the change (−1 if no day was testable)."""
+    explained: NDArray[np.float64]
+    """(N,) share of the imbalance's change at that day explained by the subscriber (≤ 1)."""
+    drop_pct: NDArray[np.float64]
+    """(N,) fall of the subscriber's daily readings after the change, % of before."""
+    kwh_lost: NDArray[np.float64]
+    """(N,) readings short of the own forecast after the change, kWh (0 if none)."""
+
+
+def _prepare(
+    input_kwh: NDArray[np.float64], subscribers_kwh: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Validated copies; missing subscriber hours filled from the same hour of its other days.
+
+    A gap in one meter would otherwise look like a loss in the group. Hours with no group reading
+    are left out of the fits (the returned mask).
+    """
+    inp = np.asarray(input_kwh, dtype=np.float64)
+    subs = np.asarray(subscribers_kwh, dtype=np.float64)
+    if inp.ndim != 1:
+        msg = f"input_kwh must be (T,), got shape {inp.shape}"
+        raise ValueError(msg)
+    if subs.ndim != 2 or subs.shape[1] != inp.size:
+        msg = f"subscribers_kwh must be (N, {inp.size}), got shape {subs.shape}"
+        raise ValueError(msg)
+    if np.any(np.isinf(inp)) or np.any(np.isinf(subs)):
+        msg = "meter readings must be finite or NaN (missing), not infinite"
+        raise ValueError(msg)
+    valid = np.isfinite(inp)
+    subs = subs.copy()
+    missing = ~np.isfinite(subs)
+    if missing.any():
+        t = inp.size
+        hod = np.arange(t) % 24
+        for h in range(24):
+            cols = hod == h
+            block = subs[:, cols]
+            with np.errstate(all="ignore"):
+                fill = np.nanmean(np.where(np.isfinite(block), block, np.nan), axis=1)
+            fill = np.nan_to_num(fill, nan=0.0)
+            blank = ~np.isfinite(block)
+            block[blank] = np.broadcast_to(fill[:, None], block.shape)[blank]
+            subs[:, cols] = block
+    return inp, subs, valid
+
+
+def honesty_coefficients(
+    input_kwh: NDArray[np.float64], subscribers_kwh: NDArray[np.float64], *, ridge: float = RIDGE
+) -> HonestyFit:
+    """Method 1: ``I = Σ c_i·r_i + a + b·I²`` by ridge regression of ``c`` towards 1."""
+    inp, subs, valid = _prepare(input_kwh, subscribers_kwh)
+    n = subs.shape[0]
+    r = subs[:, valid]
+    y_in = inp[valid]
+    # with c = 1 + δ: I − Σr = Σ δ_i·r_i + a + b·I²
+    y = y_in - r.sum(axis=0)
+    z = np.vstack([r, np.ones_like(y_in), y_in**2])  # (N+2, T')
+    gram = z @ z.T
+    energy = np.einsum("it,it->i", r, r)
+    penalty = np.concatenate([ridge * np.maximum(energy, 1e-9), [1e-9, 1e-9]])
+    gram[np.diag_indices_from(gram)] += penalty
+    beta = np.linalg.solve(gram, z @ y)
+    resid = y - beta @ z
+    dof = max(y.size - n - 2, 1)
+    sigma2 = float(resid @ resid) / dof
+    # standard errors from the ridge posterior, diag(G⁻¹)·σ²: profiles of similar households are
+    # collinear, and σ²/G_ii alone would make those look far more certain than they are
+    cov_diag = np.diag(np.linalg.inv(gram))[:n] * sigma2
+    se = np.sqrt(np.maximum(cov_diag, 1e-18))
+    technical = np.full(inp.size, np.nan)
+    technical[valid] = beta[n] + beta[n + 1] * y_in**2
+    return HonestyFit(coefficients=1.0 + beta[:n], z=beta[:n] / se, technical_kwh=technical)
+
+
+def imbalance_correlation(
+    input_kwh: NDArray[np.float64],
+    subscribers_kwh: NDArray[np.float64],
+    technical_kwh: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Method 2: Pearson correlation of the imbalance beyond the technical loss with each profile.
+
+    Without a technical estimate, the technical part is fitted as ``a + b·I²`` to the imbalance
+    first: left in, the wires' loss follows the feeder's evening peak and would correlate with
+    every household.
+    """
+    inp, subs, valid = _prepare(input_kwh, subscribers_kwh)
+    e_all = np.where(valid, inp - subs.sum(axis=0), np.nan)
+    if technical_kwh is None:
+        technical_kwh = _technical_fit(inp, e_all, valid)
+    e = (e_all - np.asarray(technical_kwh, dtype=np.float64))[valid]
+    r = subs[:, valid]
+    ec = e - e.mean()
+    rc = r - r.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("it,it->i", rc, rc)) * math.sqrt(float(ec @ ec))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(norm > 0, (rc @ ec) / norm, 0.0)
+    out: NDArray[np.float64] = np.clip(corr, -1.0, 1.0)
+    return out
+
+
+def _technical_fit(
+    inp: NDArray[np.float64], e: NDArray[np.float64], valid: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """``a + b·I²`` fitted to the imbalance ``e`` over the valid hours; NaN elsewhere."""
+    out = np.full(inp.size, np.nan)
+    if not valid.any():
+        return out
+    i_valid = inp[valid]
+    basis = np.column_stack([np.ones(i_valid.size), i_valid**2])
+    coef, *_ = np.linalg.lstsq(basis, e[valid], rcond=None)
+    out[valid] = basis @ coef
+    return out
+
+
+def _day_grid(hours: Sequence[datetime], t: int) -> tuple[NDArray[np.intp], NDArray[np.intp], int]:
+    """Day index and hour of day of every reading (hours need not start at midnight)."""
+    if len(hours) != t:
+        msg = f"{len(hours)} hours given for {t} hourly values"
+        raise ValueError(msg)
+    if t == 0:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp), 0
+    if any(h.tzinfo is None for h in hours):
+        msg = "hours must be timezone-aware"
+        raise ValueError(msg)
+    first = hours[0].replace(hour=0, minute=0, second=0, microsecond=0)
+    offsets = np.fromiter(
+        ((h - first) // timedelta(hours=1) for h in hours), dtype=np.int64, count=t
+    )
+    if np.any(np.diff(offsets) <= 0):
+        msg = "hours must be strictly increasing"
+        raise ValueError(msg)
+    day = (offsets // 24).astype(np.intp)
+    return day, (offsets % 24).astype(np.intp), int(day[-1]) + 1
+
+
+def forecast_change(
+    input_kwh: NDArray[np.float64],
+    subscribers_kwh: NDArray[np.float64],
+    hours: Sequence[datetime],
+    *,
+    technical_kwh: NDArray[np.float64] | None = None,
+    min_segment_days: int = MIN_SEGMENT_DAYS,
+) -> ChangeFit:
+    """Method 3: a change against the own forecast that the imbalance mirrors, hour by hour.
+
+    The technical loss is taken out of the imbalance first (fitted as ``a + b·I²`` if not given):
+    it follows the feeder's load, and a cold week moves it by more than a small flat uses.
+    """
+    inp, subs, valid = _prepare(input_kwh, subscribers_kwh)
+    n, t = subs.shape
+    day, hod, days = _day_grid(hours, t)
+    # (N, days, 24) daily profiles and the imbalance's (days, 24); NaN where no reading
+    grid = np.full((n, days, 24), np.nan)
+    grid[:, day, hod] = subs
+    e = np.where(valid, inp - subs.sum(axis=0), np.nan)
+    if technical_kwh is None:
+        technical_kwh = _technical_fit(inp, e, valid)
+    e = e - np.asarray(technical_kwh, dtype=np.float64)
+    egrid = np.full((days, 24), np.nan)
+    egrid[day, hod] = e
+    none = ChangeFit(
+        statistic=np.zeros(n),
+        hourly_statistic=np.zeros(n),
+        onset_day=np.full(n, -1, dtype=np.intp),
+        explained=np.zeros(n),
+        drop_pct=np.zeros(n),
+        kwh_lost=np.zeros(n),
+    )
+    splits = np.arange(min_segment_days, days - min_segment_days + 1)
+    if splits.size == 0:
+        return none
+
+    def cum(a: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Running sums and counts over days (axis −2), with a leading zero."""
+        ok = np.isfinite(a)
+        s = np.cumsum(np.where(ok, a, 0.0), axis=-2)
+        c = np.cumsum(ok, axis=-2).astype(np.float64)
+        pad = [(0, 0)] * a.ndim
+        pad[-2] = (1, 0)
+        return np.pad(s, pad), np.pad(c, pad)
+
+    def before_after(
+        a: NDArray[np.float64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        s, c = cum(a)
+        sb, cb = s[..., splits, :], c[..., splits, :]
+        sa, ca = s[..., -1:, :] - sb, c[..., -1:, :] - cb
+        with np.errstate(all="ignore"):
+            return sb / cb, sa / ca, cb, ca
+
+    rb, ra, _, ra_n = before_after(grid)  # (N, S, 24)
+    eb, ea, ebn, ean = before_after(egrid)  # (S, 24)
+    d_r = np.nan_to_num(ra - rb)
+    d_e = np.nan_to_num(ea - eb)
+    # the imbalance's day-to-day noise per hour of day, from differences of consecutive days so
+    # that the step being looked for does not inflate it
+    diffs = np.diff(egrid, axis=0)
+    with np.errstate(all="ignore"):
+        mad = np.nanmedian(np.abs(diffs - np.nanmedian(diffs, axis=0)), axis=0)
+    sigma = np.nan_to_num(_MAD_TO_SIGMA * mad / math.sqrt(2.0), nan=0.0)
+    floor = max(float(np.nanmean(np.abs(egrid))) * 1e-3, 1e-6) if np.isfinite(egrid).any() else 1e-6
+    sigma = np.maximum(sigma, floor)
+    with np.errstate(all="ignore"):
+        var = sigma[None, :] ** 2 * (1.0 / ebn + 1.0 / ean)  # (S, 24)
+    var = np.where(np.isfinite(var) & (var > 0), var, np.inf)
+    # reduction of the imbalance change's squared error if this subscriber explains it:
+    # ||Δe||² − ||Δe + Δr||² = −2·Δe·Δr − ||Δr||², in units of the noise variance
+    gain = (-2.0 * d_e[None] * d_r - d_r**2) / var[None]
+    stat = gain.sum(axis=-1)  # (N, S)
+    # the change day is the subscriber's own: where its daily profile shifts most against its own
+    # day-to-day spread. Only then is the imbalance asked whether it moved in step; searching the
+    # day that best fits the imbalance instead lets every honest household find some coincidence
+    rdiff = np.diff(grid, axis=1)
+    with np.errstate(all="ignore"):
+        own_mad = np.nanmedian(np.abs(rdiff - np.nanmedian(rdiff, axis=1, keepdims=True)), axis=1)
+        own_sigma = np.maximum(np.nan_to_num(_MAD_TO_SIGMA * own_mad / math.sqrt(2.0)), 1e-3)
+        own_var = own_sigma[:, None, :] ** 2 * (1.0 / ebn + 1.0 / ean)[None]
+    own = np.nan_to_num((d_r**2 / own_var).sum(axis=-1), nan=0.0)
+    best = np.argmax(own, axis=1)
+    rows = np.arange(n)
+    statistic = stat[rows, best]
+    de_norm = (d_e**2 / var).sum(axis=-1)  # (S,)
+    with np.errstate(all="ignore"):
+        explained = np.where(de_norm[best] > 0, statistic / de_norm[best], 0.0)
+    before_daily = np.nansum(rb[rows, best], axis=-1)
+    after_daily = np.nansum(ra[rows, best], axis=-1)
+    with np.errstate(all="ignore"):
+        drop = np.where(before_daily > 0, 100.0 * (1 - after_daily / before_daily), 0.0)
+    after_days = ra_n[rows, best].max(axis=-1)
+    lost = np.clip(before_daily - after_daily, 0.0, None) * after_days
+    hourly = _hourly_match(
+        subs,
+        e,
+        day=day,
+        hod=hod,
+        onset=splits[best],
+        forecast=rb[rows, best],
+        e_before=eb[best],
+    )
+    return ChangeFit(
+        statistic=statistic,
+        hourly_statistic=hourly,
+        onset_day=splits[best].astype(np.intp),
+        explained=np.clip(explained, -np.inf, 1.0),
+        drop_pct=drop,
+        kwh_lost=lost,
+    )
+
+
+def _hourly_match(
+    subs: NDArray[np.float64],
+    e: NDArray[np.float64],
+    *,
+    day: NDArray[np.intp],
+    hod: NDArray[np.intp],
+    onset: NDArray[np.intp],
+    forecast: NDArray[np.float64],
+    e_before: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Per subscriber, after its change: regress the imbalance's excess on readings and forecast.
+
+    Whatever a meter hides shows up in the imbalance hour by hour: a share of the readings
+    (h1, under-registration), the forecast less the readings (h2, h4-h6, a magnet) or the whole
+    forecast (a stuck register). Both regressors together cover all of these; the F statistic of
+    the fit says how much of the excess they explain.
+    """
+    n = subs.shape[0]
+    out = np.zeros(n)
+    ok = np.isfinite(e)
+    for i in range(n):
+        after = (day >= onset[i]) & ok
+        m = int(after.sum())
+        if m < 24:
+            continue
+        h = hod[after]
+        excess = e[after] - np.nan_to_num(e_before[i, h])
+        x = np.column_stack([np.ones(m), subs[i, after], np.nan_to_num(forecast[i, h])])
+        coef, *_ = np.linalg.lstsq(x, excess, rcond=None)
+        fitted = x @ coef
+        resid = excess - fitted
+        rss = float(resid @ resid)
+        centred = excess - excess.mean()
+        ess = float(centred @ centred) - rss
+        out[i] = (ess / 2.0) / max(rss / max(m - 3, 1), 1e-12)
+    return out
+
+
+def _robust_z(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Standardised by the group's median and MAD: the honest majority sets the scale."""
+    med = float(np.median(values))
+    mad = float(np.median(np.abs(values - med))) * _MAD_TO_SIGMA
+    spread = mad if mad > 1e-12 else max(float(np.std(values)), 1e-12)
+    out: NDArray[np.float64] = (values - med) / spread
+    return out
+
+
+def rank_suspects(
+    input_kwh: NDArray[np.float64],
+    subscribers_kwh: NDArray[np.float64],
+    meter_ids: Sequence[str],
+    hours: Sequence[datetime],
+) -> list[Suspect]:
+    """Every subscriber of the group, the most suspicious first, with the evidence."""
+    subs = np.asarray(subscribers_kwh, dtype=np.float64)
+    if subs.ndim != 2:
+        msg = f"subscribers_kwh must be (N, T), got shape {subs.shape}"
+        raise ValueError(msg)
+    n = subs.shape[0]
+    if len(meter_ids) != n:
+        msg = f"{len(meter_ids)} meter ids given for {n} subscribers"
+        raise ValueError(msg)
+    if len(set(meter_ids)) != n:
+        msg = "meter ids must be unique"
+        raise ValueError(msg)
+    if n == 0:
+        return []
+    inp = np.asarray(input_kwh, dtype=np.float64)
+    honesty = honesty_coefficients(inp, subs)
+    corr = imbalance_correlation(inp, subs, honesty.technical_kwh)
+    change = forecast_change(inp, subs, hours, technical_kwh=honesty.technical_kwh)
+    # a theft that began inside the window makes the readings fall just as the imbalance rises,
+    # which the whole-window fits read as a negative relation; the recent part of the window
+    # (where an ongoing theft is) sees it with the right sign
+    cut = int(inp.size * (1.0 - RECENT_SHARE))
+    recent = honesty_coefficients(inp[cut:], subs[:, cut:])
+    corr_recent = imbalance_correlation(inp[cut:], subs[:, cut:], recent.technical_kwh)
+    # both signs count: readings that move against the group meter (c < 1, or shifted in time
+    # as h2, h4, h6 do) are as wrong as readings that are too small
+    z_coef = np.maximum(np.abs(_robust_z(honesty.z)), np.abs(_robust_z(recent.z)))
+    z_corr = np.maximum(np.abs(_robust_z(corr)), np.abs(_robust_z(corr_recent)))
+    z_change = _robust_z(change.statistic)
+    # the F statistic is heavy-tailed (one theft on a quiet feeder gives thousands): its log
+    z_hourly = _robust_z(np.log1p(np.clip(change.hourly_statistic, 0.0, None)))
+    combined = _combine(z_coef, z_corr, z_change, z_hourly)
+    # 0..1: ~0.5 at 4 robust standard deviations above the group, saturating beyond
+    score = 1.0 - np.exp(-np.clip(combined, 0.0, None) / 6.0)
+    _, subs_filled, _ = _prepare(inp, subs)
+    energy = subs_filled.sum(axis=1)
+    coefficient = np.where(
+        np.abs(recent.z) > np.abs(honesty.z), recent.coefficients, honesty.coefficients
+    )
+    lost_coef = np.clip(coefficient - 1.0, 0.0, None) * energy
+    out: list[Suspect] = []
+    for i in np.argsort(-combined, kind="stable"):
+        changed = change.onset_day[i] >= 0 and max(z_change[i], z_hourly[i]) >= CHANGE_Z
+        onset = int(change.onset_day[i])
+        since = _first_hour_of_day(hours, onset) if changed else None
+        lost = float(change.kwh_lost[i]) if changed else float(lost_coef[i])
+        out.append(
+            Suspect(
+                meter_id=meter_ids[i],
+                score=float(score[i]),
+                coefficient=float(coefficient[i]),
+                correlation=float(corr[i]),
+                since=since,
+                kwh_lost=lost,
+                evidence=_evidence(
+                    float(coefficient[i]),
+                    float(corr[i]),
+                    since=since,
+                    drop_pct=float(change.drop_pct[i]),
+                    explained=float(change.explained[i]),
+                    strength=float(combined[i]),
+                    which=int(np.argmax([z_coef[i], z_corr[i], max(z_change[i], z_hourly[i])])),
+                ),
+            )
+        )
+    return out
+
+
+def _first_hour_of_day(hours: Sequence[datetime], day_index: int) -> datetime | None:
+    first = hours[0].replace(hour=0, minute=0, second=0, microsecond=0)
+    target = first + timedelta(days=day_index)
+    return next((h for h in hours if h >= target), None)
+
+
+def _evidence(
+    coefficient: float,
+    correlation: float,
+    *,
+    since: datetime | None,
+    drop_pct: float,
+    explained: float,
+    strength: float,
+    which: int,
+) -> str:
+    if strength < 3.0:
+        return (
+            f"Nothing stands out: honesty coefficient {coefficient:.2f}, "
+            f"correlation with the imbalance {correlation:.2f}."
+        )
+    if which == 2 and since is not None:
+        change = f"fell by {drop_pct:.0f} %" if drop_pct >= 5 else "changed shape"
+        return (
+            f"Its readings {change} against its own forecast from {since:%Y-%m-%d} while the "
+            f"group's imbalance rose in step ({100 * max(explained, 0):.0f} % of that rise "
+            f"explained); honesty coefficient {coefficient:.2f}."
+        )
+    if which == 0:
+        return (
+            f"The group meter is best explained with this meter counting {coefficient:.2f}× "
+            f"its readings (honest is 1.00); correlation with the imbalance {correlation:.2f}."
+        )
+    return (
+        f"The imbalance beyond the technical loss follows this subscriber's profile "
+        f"(correlation {correlation:.2f}); honesty coefficient {coefficient:.2f}."
+    )
+
+
+def _combine(*zs: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Root of the sum of squares of the positive parts: two methods that agree count for more."""
+    stack = np.clip(np.vstack(zs), 0.0, None)
+    out: NDArray[np.float64] = np.sqrt((stack**2).sum(axis=0))
+    return out
