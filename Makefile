@@ -8,10 +8,10 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-LIBS := dmesh_lib dlm balance_analytics balance_aggregator
+LIBS := dmesh_lib dlm balance_analytics balance_aggregator balance_grid
 LINT_PATHS := $(LIBS) custom_components tests benchmarks scripts
 
-.PHONY: venv test lint typecheck bench bench-quick demo clean
+.PHONY: venv test lint typecheck bench bench-quick demo test-e2e ui-vendor clean
 
 venv: $(STAMP)
 
@@ -39,10 +39,25 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b" >&2; $(VPY) $$b --quick || exit 1; done
 
-# Later issues extend the demo with Home Assistant and the aggregator; for now: the simulator with
-# a demo home and a monitor printing every decoded event.
+# Home Assistant, the DMesh simulator and the aggregator together; prints the URLs and the login.
 demo: $(STAMP)
-	$(VPY) scripts/demo.py
+	$(VPY) -m scripts.demo $(DEMO_ARGS)
+
+# The demo, headless, driven in Debian's chromium through Playwright (tests/e2e). Playwright's
+# sync API runs its own event loop and the demo's servers are separate processes, so HA's test
+# plugin (socket blocking, event-loop fixtures) and the asyncio plugins stay out of this run;
+# the demo's other tests (tests/e2e/test_demo_parts.py) run in `make test` with them.
+E2E_PLUGINS := -p no:cacheprovider -p no:homeassistant -p no:socket -p no:aiohttp -p no:asyncio
+test-e2e: $(STAMP)
+	BALANCE_E2E=1 $(VPY) -m pytest -q -s $(E2E_PLUGINS) tests/e2e/test_demo.py $(PYTEST_ARGS)
+
+# Refresh the operator page's vendored uPlot from web/package-lock.json (npm, never a CDN). The copy
+# is committed, so CI and `pip install` need no npm; run this after bumping the version in web/.
+UI_VENDOR := balance_aggregator/operator/static/vendor
+ui-vendor:
+	cd web && npm ci --no-audit --no-fund --ignore-scripts
+	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css \
+	  web/node_modules/uplot/LICENSE $(UI_VENDOR)/
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

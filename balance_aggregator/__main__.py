@@ -1,4 +1,5 @@
-"""``python -m balance_aggregator serve|migrate|client-add|client-remove``."""
+"""``python -m balance_aggregator serve|migrate|client-add|client-remove`` and the grid commands
+(seed-demo, grid-import, grid-export, grid-attach, user-add, grid-rollup)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from aiohttp import web
 from .api import Vtn
 from .auth import MIN_SECRET_LENGTH, hash_secret, new_secret
 from .config import Settings
+from .grid import cli as grid_cli
 from .logs import configure_logging
 from .storage import Client, open_storage
 
@@ -115,9 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     remove = sub.add_parser("client-remove", help="delete an OAuth2 client")
     common(remove)
     remove.add_argument("client_id")
+    grid_cli.add_commands(sub, common)
     args = parser.parse_args(argv)
     settings = _settings(args)
     configure_logging(settings.log_level)
+    if args.command in grid_cli.COMMANDS:
+        return grid_cli.run(args, settings.db)
     if args.command == "serve":
         asyncio.run(_serve(settings))
         return 0

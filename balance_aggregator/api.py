@@ -34,6 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 _AUDIT = logging.getLogger("balance_aggregator.audit")
 
 PUBLIC_PATHS = frozenset({"/auth/server", "/auth/token", "/health", "/metrics"})
+OPERATOR_PATHS = ("/ui", "/operator/")
 MAX_LIMIT = 50
 _VEN_SCOPED = ("events", "programs", "resources")
 JSON = "application/json"
@@ -192,6 +193,9 @@ class Vtn:
         r.add_get("/balance/events/{id}/deliveries", self.deliveries)
         r.add_get("/balance/consumption", self.consumption)
         r.add_get("/balance/audit", self.audit_log)
+        from .operator.api import OperatorApi
+
+        OperatorApi(self).add_routes(app)
         return app
 
     def runner(self) -> web.AppRunner:
@@ -244,7 +248,8 @@ class Vtn:
             # PostgreSQL text cannot hold NUL; refuse it everywhere alike, SQLite included
             if "\x00" in request.path or any("\x00" in v for v in request.query.values()):
                 raise Problem(400, "Bad Request", "NUL characters are not allowed")
-            if request.path not in PUBLIC_PATHS:
+            # the operator page and its API authenticate by session cookie (see operator/)
+            if request.path not in PUBLIC_PATHS and not request.path.startswith(OPERATOR_PATHS):
                 principal = self._authenticate(request)
                 request["principal"] = principal
                 if not self._limiter.allow("c:" + principal.client_id):
@@ -722,6 +727,33 @@ class Vtn:
         if stored is obj:
             self._after_write(kind, "CREATE", stored, side)
         return web.json_response(stored.body, status=201)
+
+    async def create_as(
+        self, request: web.Request, principal: Principal, kind: str, body: dict[str, Any]
+    ) -> StoredObject:
+        """Create an object for a principal that did not come with a bearer token (the operator
+        page): the same validation, storage, audit and notifications as POST."""
+        obj, side = await self._build(
+            request, kind, principal, body, secrets.token_hex(8), time.time(), None
+        )
+        stored = await self.storage.insert_object(obj, audit=self._audit(principal, "CREATE", obj))
+        self._after_write(kind, "CREATE", stored, side)
+        return stored
+
+    async def delete_as(self, principal: Principal, kind: str, object_id: str) -> StoredObject:
+        """Delete as DELETE does (audit, notifications); Problem 404 if it is not there."""
+        obj = await self.storage.get_object(kind, object_id)
+        removed = (
+            None
+            if obj is None
+            else await self.storage.delete_object(
+                kind, object_id, audit=self._audit(principal, "DELETE", obj)
+            )
+        )
+        if removed is None:
+            raise Problem(404, "Not Found", f"{kind.lower()} {object_id} not found")
+        self._after_write(kind, "DELETE", removed, {})
+        return removed
 
     def _after_write(
         self, kind: str, operation: str, obj: StoredObject, side: dict[str, Any]

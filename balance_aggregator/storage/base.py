@@ -10,7 +10,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from balance_aggregator.grid.store import GridStore
 
 
 class StorageError(Exception):
@@ -218,6 +221,11 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def list_audit(self, limit: int = 100) -> list[AuditEntry]: ...
+
+    # --- the utility's grid (hierarchy, balances, operator users) ------------------------
+    @abc.abstractmethod
+    def grid(self) -> GridStore:
+        """The grid tables of this same database (migration 2)."""
 
     async def __aenter__(self) -> Storage:
         await self.open()

@@ -18,6 +18,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from balance_aggregator.grid.postgres_store import PostgresGridStore
+from balance_aggregator.grid.sql import POSTGRES_MIGRATION
+
 from .base import (
     AuditEntry,
     Client,
@@ -109,6 +112,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) PARTITION BY RANGE (hour);
         """,
     ),
+    (2, POSTGRES_MIGRATION),
 ]
 
 _OBJECT_COLUMNS = (
@@ -191,6 +195,9 @@ class PostgresStorage(Storage):
                     await conn.execute(
                         "INSERT INTO schema_migration (version) VALUES ($1)", version
                     )
+
+    def grid(self) -> PostgresGridStore:
+        return PostgresGridStore(self)
 
     async def close(self) -> None:
         if self._pool is not None:

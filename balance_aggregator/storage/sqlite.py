@@ -16,6 +16,9 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+from balance_aggregator.grid.sql import SQLITE_MIGRATION
+from balance_aggregator.grid.sqlite_store import SqliteGridStore
+
 from .base import (
     AuditEntry,
     Client,
@@ -108,6 +111,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX reading_by_hour ON reading (hour);
         """,
     ),
+    (2, SQLITE_MIGRATION),
 ]
 
 _OBJECT_COLUMNS = (
@@ -176,6 +180,17 @@ class SqliteStorage(Storage):
     def _call[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
         assert self._db is not None
         return fn(self._db)
+
+    async def run[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the database thread (the grid store's queries)."""
+        return await self._run(fn)
+
+    async def run_tx[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the database thread inside one write transaction."""
+        return await self._run(lambda db: self._tx(db, lambda: fn(db)))
+
+    def grid(self) -> SqliteGridStore:
+        return SqliteGridStore(self)
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtn-sqlite")

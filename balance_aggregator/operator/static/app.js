@@ -1,0 +1,270 @@
+// BALANCE operator page: plain JS over /operator/api/, charts by the vendored uPlot.
+"use strict";
+
+const API = "/operator/api";
+const state = { csrf: "", me: null, nodes: [], node: null, charts: [] };
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "onclick") node.addEventListener("click", v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : String(child ?? ""));
+  return node;
+}
+
+async function api(path, options = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (options.method && options.method !== "GET") headers["X-CSRF-Token"] = state.csrf;
+  const response = await fetch(API + path, { credentials: "same-origin", headers, ...options });
+  const body = await response.json().catch(() => ({}));
+  if (response.status === 401 && path !== "/login") showLogin();
+  if (!response.ok) throw new Error(body.detail || body.title || response.statusText);
+  return body;
+}
+
+function windowQuery() {
+  const days = Number($("#days").value);
+  const end = new Date();
+  end.setUTCMinutes(0, 0, 0);
+  end.setUTCHours(end.getUTCHours() + 1);
+  const start = new Date(end.getTime() - days * 86400e3);
+  return `start=${start.toISOString()}&end=${end.toISOString()}`;
+}
+
+function showLogin() {
+  $("#app-view").hidden = true;
+  $("#login-view").hidden = false;
+}
+
+async function start() {
+  try {
+    state.me = await api("/me");
+  } catch {
+    showLogin();
+    return;
+  }
+  state.csrf = state.me.csrf;
+  $("#login-view").hidden = true;
+  $("#app-view").hidden = false;
+  $("#whoami").textContent = `${state.me.username} (${state.me.role})`;
+  $("#dr-form").hidden = state.me.role === "viewer";
+  await loadTree();
+  await Promise.all([loadAlarms(), drawMap()]);
+}
+
+async function loadTree() {
+  const { nodes } = await api("/tree");
+  state.nodes = nodes;
+  const children = new Map();
+  const ids = new Set(nodes.map((n) => n.id));
+  for (const n of nodes) {
+    const parent = ids.has(n.parent) ? n.parent : null;
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(n);
+  }
+  const build = (parent) => {
+    const list = el("ul");
+    for (const n of children.get(parent) || []) {
+      const link = el("a", { "data-node": n.id, onclick: () => openNode(n.id) }, n.name, " ", el("small", {}, n.level));
+      list.append(el("li", {}, link, children.has(n.id) ? build(n.id) : ""));
+    }
+    return list;
+  };
+  $("#tree").replaceChildren(build(null));
+}
+
+function destroyCharts() {
+  for (const chart of state.charts) chart.destroy();
+  state.charts = [];
+}
+
+function lineChart(target, title, t, series) {
+  const width = Math.max(320, target.clientWidth || 600);
+  const opts = {
+    title, width, height: 240,
+    series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: s.width || 1.5, spanGaps: false }))],
+    axes: [{}, { label: "kWh" }],
+  };
+  const chart = new uPlot(opts, [t, ...series.map((s) => s.values)], target);
+  state.charts.push(chart);
+}
+
+async function openNode(id) {
+  document.querySelectorAll("#tree a").forEach((a) => a.classList.toggle("active", a.dataset.node === id));
+  const info = await api(`/nodes/${encodeURIComponent(id)}`);
+  state.node = info.node;
+  $("#node-title").textContent = `${info.node.name} (${info.node.level})`;
+  $("#node-meta").textContent = `${info.meters.length} meters here, ${info.children.length} children` + (info.node.target ? `, DR group ${info.node.target}` : "");
+  for (const p of ["#panel-balance", "#panel-suspects", "#panel-phases", "#panel-dr"]) $(p).hidden = false;
+  destroyCharts();
+  $("#chart-profiles").replaceChildren();
+  $("#dr-error").textContent = "";
+  const q = windowQuery();
+  const balance = await api(`/nodes/${encodeURIComponent(id)}/balance?${q}`);
+  lineChart($("#chart-balance"), "Input, subscribers, imbalance", balance.t, [
+    { label: "input", values: balance.input, color: "#1d4ed8" },
+    { label: "subscribers", values: balance.subscribers, color: "#16a34a" },
+    { label: "imbalance", values: balance.imbalance, color: "#dc2626", width: 2 },
+  ]);
+  // each panel on its own: one failing analysis must not blank the others
+  await Promise.all([
+    loadSuspects(id, q, balance).catch((err) => showError("#chart-profiles", err)),
+    loadPhases(id, q).catch((err) => showError("#phase-summary", err)),
+    loadEvents(id).catch((err) => showError("#dr-error", err)),
+  ]);
+}
+
+function showError(selector, err) {
+  $(selector).replaceChildren(el("span", { class: "error" }, err.message));
+}
+
+async function loadSuspects(id, q, balance) {
+  const suspects = await api(`/nodes/${encodeURIComponent(id)}/suspects?${q}`);
+  renderSuspects(suspects.suspects);
+  const top = suspects.suspects.slice(0, 3).map((s) => s.meter_id);
+  if (top.length) {
+    const prof = await api(`/nodes/${encodeURIComponent(id)}/profiles?${q}&meters=${top.map(encodeURIComponent).join(",")}`);
+    const colors = ["#7c3aed", "#ea580c", "#0891b2"];
+    lineChart($("#chart-profiles"), "Imbalance and suspects", balance.t, [
+      { label: "imbalance", values: balance.imbalance, color: "#dc2626", width: 2 },
+      ...top.map((m, i) => ({ label: m, values: prof.profiles[m] || [], color: colors[i] })),
+    ]);
+  } else {
+    $("#chart-profiles").replaceChildren(el("p", {}, "No suspects in this window."));
+  }
+}
+
+function renderSuspects(rows) {
+  const body = $("#suspects tbody");
+  body.replaceChildren(...rows.map((s) => el("tr", {},
+    el("td", {}, s.meter_id), el("td", {}, s.score.toFixed(2)), el("td", {}, s.coefficient.toFixed(2)),
+    el("td", {}, s.correlation.toFixed(2)), el("td", {}, s.since ? s.since.slice(0, 10) : "–"),
+    el("td", {}, s.kwh_lost.toFixed(1)), el("td", {}, s.evidence))));
+}
+
+async function loadPhases(id, q) {
+  const plan = await api(`/nodes/${encodeURIComponent(id)}/phases?${q}`);
+  if (!plan.moves.length && plan.loss_before_kwh === undefined) {
+    $("#phase-summary").textContent = "No phased subscribers here.";
+  } else {
+    const multi = plan.multi_phase_candidates.length ? ` Two or three phases for: ${plan.multi_phase_candidates.join(", ")}.` : "";
+    $("#phase-summary").textContent = `Losses ${plan.loss_before_kwh} → ${plan.loss_after_kwh} kWh (−${plan.reduction_pct} %).${multi}`;
+  }
+  $("#phase-moves tbody").replaceChildren(...plan.moves.map((m) => el("tr", {}, el("td", {}, m.meter_id), el("td", {}, m.from), el("td", {}, m.to))));
+}
+
+async function loadEvents(id) {
+  const data = await api(`/nodes/${encodeURIComponent(id)}/events`);
+  $("#dr-create").disabled = !data.target;
+  const rows = data.events.map((e) => {
+    const deliveries = e.deliveries.map((d) => `${d.ven_id}: ${d.status}${d.channel ? " via " + d.channel : ""}`).join("; ") || "none yet";
+    const cancel = state.me.role === "viewer" ? "" : el("button", { onclick: () => cancelEvent(e.id) }, "Cancel");
+    return el("tr", { "data-event": e.id }, el("td", {}, e.name), el("td", {}, (e.start || "").slice(0, 16)), el("td", {}, (e.end || "").slice(0, 16)), el("td", {}, deliveries), el("td", {}, cancel));
+  });
+  $("#dr-events tbody").replaceChildren(...rows);
+}
+
+async function cancelEvent(eventId) {
+  try {
+    await api(`/events/${encodeURIComponent(eventId)}`, { method: "DELETE" });
+  } catch (err) {
+    $("#dr-error").textContent = err.message;
+  }
+  await loadEvents(state.node.id);
+}
+
+async function loadAlarms() {
+  const params = new URLSearchParams(windowQuery());
+  if ($("#alarm-kind").value) params.set("kind", $("#alarm-kind").value);
+  if ($("#alarm-severity").value) params.set("severity", $("#alarm-severity").value);
+  const { alarms } = await api(`/alarms?${params}`);
+  state.alarms = alarms;
+  $("#alarms tbody").replaceChildren(...alarms.slice(0, 200).map((a) => el("tr", {},
+    el("td", {}, a.day), el("td", {}, a.node_name), el("td", { class: `sev-${a.severity}` }, a.message))));
+}
+
+// A schematic, not a geographic map: the hierarchy as layers, leaves spread along the bottom.
+async function drawMap() {
+  const ns = "http://www.w3.org/2000/svg";
+  const nodes = state.nodes;
+  const kids = new Map();
+  for (const n of nodes) { if (!kids.has(n.parent)) kids.set(n.parent, []); kids.get(n.parent).push(n); }
+  const ids = new Set(nodes.map((n) => n.id));
+  const roots = nodes.filter((n) => !ids.has(n.parent));
+  const pos = new Map();
+  let leaf = 0;
+  const place = (n, depth) => {
+    const children = kids.get(n.id) || [];
+    if (!children.length) { pos.set(n.id, [leaf++, depth]); return; }
+    children.forEach((c) => place(c, depth + 1));
+    const xs = children.map((c) => pos.get(c.id)[0]);
+    pos.set(n.id, [(Math.min(...xs) + Math.max(...xs)) / 2, depth]);
+  };
+  roots.forEach((r) => place(r, 0));
+  const alarmed = new Map();
+  for (const a of state.alarms || []) if (!alarmed.has(a.node) || a.severity === "critical") alarmed.set(a.node, a.severity);
+  const width = Math.max(1, leaf) * 14 + 20;
+  const depth = Math.max(0, ...[...pos.values()].map((p) => p[1]));
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${depth * 60 + 40}`);
+  const xy = (id) => { const [x, y] = pos.get(id); return [10 + x * 14, 20 + y * 60]; };
+  for (const n of nodes) {
+    if (!pos.has(n.parent)) continue;
+    const [x1, y1] = xy(n.parent); const [x2, y2] = xy(n.id);
+    const line = document.createElementNS(ns, "line");
+    Object.entries({ x1, y1, x2, y2, stroke: "#99a" }).forEach(([k, v]) => line.setAttribute(k, v));
+    svg.append(line);
+  }
+  for (const n of nodes) {
+    const [cx, cy] = xy(n.id);
+    const dot = document.createElementNS(ns, "circle");
+    const sev = alarmed.get(n.id);
+    Object.entries({ cx, cy, r: n.level === "house" ? 4 : 7, fill: sev === "critical" ? "#dc2626" : sev ? "#f59e0b" : "#16a34a", "data-node": n.id })
+      .forEach(([k, v]) => dot.setAttribute(k, v));
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `${n.name} (${n.level})`;
+    dot.append(title);
+    dot.addEventListener("click", () => openNode(n.id));
+    svg.append(dot);
+  }
+  $("#map").replaceChildren(svg);
+}
+
+$("#login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("#login-error").textContent = "";
+  try {
+    const me = await api("/login", { method: "POST", body: JSON.stringify({ username: $("#login-user").value, password: $("#login-password").value }) });
+    state.csrf = me.csrf;
+    await start();
+  } catch (err) {
+    $("#login-error").textContent = err.message;
+  }
+});
+
+$("#dr-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("#dr-error").textContent = "";
+  try {
+    await api(`/nodes/${encodeURIComponent(state.node.id)}/events`, {
+      method: "POST",
+      body: JSON.stringify({ level: Number($("#dr-level").value), duration_minutes: Number($("#dr-minutes").value) }),
+    });
+  } catch (err) {
+    $("#dr-error").textContent = err.message;
+  }
+  await loadEvents(state.node.id);
+});
+
+$("#logout").addEventListener("click", async () => {
+  await api("/logout", { method: "POST" }).catch(() => {});
+  showLogin();
+});
+$("#days").addEventListener("change", () => { loadAlarms(); if (state.node) openNode(state.node.id); });
+$("#alarm-kind").addEventListener("change", loadAlarms);
+$("#alarm-severity").addEventListener("change", loadAlarms);
+
+start();
