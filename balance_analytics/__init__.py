@@ -54,6 +54,7 @@ from .forecast import (
     same_month_last_year,
     savings_since,
 )
+from .journal import MeterJournal
 from .landlord import LandlordMeter, LandlordReport, LandlordRow, landlord_report
 from .series import HourlySeries, TemperatureSeries, daily_totals
 from .tariffs import (
@@ -95,6 +96,7 @@ __all__ = [
     "LandlordReport",
     "LandlordRow",
     "MeterContext",
+    "MeterJournal",
     "MeterMonitor",
     "MonthForecast",
     "NightFlowDetector",

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -223,6 +223,36 @@ class Binner:
     @property
     def last_time(self) -> float | None:
         return self._last
+
+    @property
+    def open_bin(self) -> tuple[int, float, float] | None:
+        """(start, amount, seconds covered) of the bin still being filled, if any."""
+        if self._bin is None or self._covered <= 0:
+            return None
+        return self._bin, self._amount, self._covered
+
+    def to_dict(self) -> dict[str, float | None]:
+        """JSON-safe state: a restart continues the open bin instead of losing it."""
+        return {
+            "width": self.width,
+            "bin": self._bin,
+            "amount": self._amount,
+            "covered": self._covered,
+            "last": self._last,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Binner:
+        binner = cls(int(data["width"]))
+        if data.get("bin") is not None:
+            binner._bin = int(data["bin"])
+        binner._amount = float(data.get("amount") or 0.0)
+        binner._covered = float(data.get("covered") or 0.0)
+        last = data.get("last")
+        binner._last = None if last is None else float(last)
+        if not (math.isfinite(binner._amount) and binner._amount >= 0):
+            raise ValueError(f"a bin cannot hold {binner._amount}")
+        return binner
 
 
 class HeatingWeather:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from balance_analytics.carriers import Carrier
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from balance_analytics.carriers import SECONDS_PER_HOUR, Carrier
 
 from .base import Detector, DetectorKind, Finding, MeterContext, Sensitivity
 from .electricity import StandbyDetector, StandbySettings
@@ -94,6 +99,33 @@ class MeterMonitor:
                 detector.update(t0, t1, amount)
         return self.findings
 
+    def replay_hourly(
+        self,
+        first_hour: int,
+        values: npt.ArrayLike,
+        outdoor_temps: npt.ArrayLike | None = None,
+        demand: npt.ArrayLike | None = None,
+    ) -> dict[DetectorKind, Finding]:
+        """Feed an hourly history (NaN = unknown hour) through :meth:`update`, in time order.
+
+        The same path as live data, so a restart or a fresh set-up on a house with history reaches
+        the verdict it would have reached live. ``outdoor_temps`` (°C) and ``demand`` (1/0, NaN
+        unknown) line up with ``values``.
+        """
+        if first_hour % SECONDS_PER_HOUR:
+            raise ValueError(f"history must start on a whole hour, got {first_hour}")
+        arr = np.asarray(values, dtype=np.float64)
+        temps = _aligned(outdoor_temps, len(arr), "outdoor_temps")
+        wants = _aligned(demand, len(arr), "demand")
+        for i, v in enumerate(arr.tolist()):
+            if not math.isfinite(v):
+                continue  # the gap stays a gap: the detectors' binning reports it as unknown
+            t0 = first_hour + i * SECONDS_PER_HOUR
+            temp = temps[i] if temps is not None and math.isfinite(temps[i]) else None
+            want = bool(wants[i]) if wants is not None and math.isfinite(wants[i]) else None
+            self.update(t0, t0 + SECONDS_PER_HOUR, v, outdoor_temp_c=temp, demand=want)
+        return self.findings
+
     @property
     def findings(self) -> dict[DetectorKind, Finding]:
         return {d.kind: d.finding for d in self.detectors}
@@ -101,3 +133,12 @@ class MeterMonitor:
     @property
     def alarm(self) -> bool:
         return any(d.finding.active for d in self.detectors)
+
+
+def _aligned(values: npt.ArrayLike | None, length: int, name: str) -> list[float] | None:
+    if values is None:
+        return None
+    out: list[float] = np.asarray(values, dtype=np.float64).tolist()
+    if len(out) != length:
+        raise ValueError(f"{name} has {len(out)} hours, the consumption {length}")
+    return out
