@@ -17,11 +17,13 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from dmesh_lib.messages import ChannelFault, SensorKind
 
-from . import load_manager_binary_sensor
+from . import analytics_binary_sensor, load_manager_binary_sensor, ven_binary_sensor
+from .analytics_setup import analytics_manager, is_existing_meters
 from .const import DOMAIN
 from .coordinator import BalanceConfigEntry, BalanceCoordinator, MeterData, ModuleData
 from .entity import BalanceEntity
 from .load_manager_setup import is_load_manager
+from .ven_setup import is_utility
 
 PARALLEL_UPDATES = 0
 
@@ -147,6 +149,14 @@ async def async_setup_entry(
     if is_load_manager(entry):
         await load_manager_binary_sensor.async_setup_entry(hass, entry, async_add_entities)  # type: ignore[arg-type]
         return
+    if is_utility(entry):
+        await ven_binary_sensor.async_setup_entry(hass, entry, async_add_entities)  # type: ignore[arg-type]
+        return
+    if (manager := analytics_manager(hass, entry)) is not None:
+        # household analytics over the meters; an "existing meters" entry has nothing else
+        await analytics_binary_sensor.async_setup_entry(hass, manager, async_add_entities)
+        if is_existing_meters(entry):
+            return
     coordinator = entry.runtime_data.coordinator
     entities: list[BinarySensorEntity] = [ConcentratorConnectivity(coordinator)]
     for module in coordinator.modules.values():

@@ -41,6 +41,16 @@ from dmesh_lib import (
 )
 from dmesh_lib.messages import Identity
 
+from .analytics_config_flow import (
+    ANALYTICS_CHOICE,
+    AnalyticsOptionsFlow,
+    AnalyticsOptionsSteps,
+    existing_meters_entry,
+    existing_meters_errors,
+    existing_meters_schema,
+    existing_meters_unique_id,
+)
+from .analytics_setup import ENTRY_TYPE_EXISTING_METERS, is_existing_meters
 from .const import (
     CONF_CONSTANT,
     CONF_DEVICE,
@@ -67,6 +77,9 @@ from .load_manager_config_flow import (
     user_schema,
 )
 from .load_manager_setup import is_load_manager
+from .ven_config_flow import UtilityFlowSteps, UtilityOptionsFlow
+from .ven_const import ENTRY_TYPE_UTILITY
+from .ven_setup import is_utility
 
 METER_KINDS = ["electricity", "water", "gas", "heat"]
 
@@ -95,7 +108,7 @@ def _error_key(err: Exception) -> str:
     return "cannot_connect"  # refused, unreachable, or a port that is not a serial line
 
 
-class BalanceConfigFlow(ConfigFlow, domain=DOMAIN):
+class BalanceConfigFlow(UtilityFlowSteps, ConfigFlow, domain=DOMAIN):
     VERSION = 1
 
     def __init__(self) -> None:
@@ -109,6 +122,10 @@ class BalanceConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_options_flow(config_entry: BalanceConfigEntry) -> OptionsFlow:
         if is_load_manager(config_entry):
             return LoadManagerOptionsFlow()
+        if is_existing_meters(config_entry):
+            return AnalyticsOptionsFlow()
+        if is_utility(config_entry):
+            return UtilityOptionsFlow()
         return BalanceOptionsFlow()
 
     @classmethod
@@ -157,7 +174,13 @@ class BalanceConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         if self.source == SOURCE_USER and not self._kind_chosen:
             return self.async_show_menu(
-                step_id="user", menu_options=["concentrator", ENTRY_TYPE_LOAD_MANAGER]
+                step_id="user",
+                menu_options=[
+                    "concentrator",
+                    ENTRY_TYPE_LOAD_MANAGER,
+                    ENTRY_TYPE_EXISTING_METERS,
+                    ENTRY_TYPE_UTILITY,
+                ],
             )
         return await self._async_step_concentrator(user_input)
 
@@ -191,6 +214,25 @@ class BalanceConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id=ENTRY_TYPE_LOAD_MANAGER,
             data_schema=self.add_suggested_values_to_schema(user_schema(), user_input or {}),
+            errors=errors,
+        )
+
+    async def async_step_existing_meters(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Household analytics over meters already in Home Assistant, no DMesh hardware."""
+        errors: dict[str, str] = {}
+        if user_input is not None and not (errors := existing_meters_errors(self.hass, user_input)):
+            title, data = existing_meters_entry(user_input)
+            # the same sensors twice would count the same household twice
+            await self.async_set_unique_id(existing_meters_unique_id(data))
+            self._abort_if_unique_id_configured()
+            return self.async_create_entry(title=title, data=data)
+        return self.async_show_form(
+            step_id=ENTRY_TYPE_EXISTING_METERS,
+            data_schema=self.add_suggested_values_to_schema(
+                existing_meters_schema(), user_input or {}
+            ),
             errors=errors,
         )
 
@@ -245,6 +287,8 @@ class BalanceConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        if is_utility(self._get_reconfigure_entry()):
+            return await self.async_step_utility(user_input)
         return await self.async_step_user(user_input)
 
     async def async_step_usb(self, discovery_info: UsbServiceInfo) -> ConfigFlowResult:
@@ -278,8 +322,9 @@ class BalanceConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class BalanceOptionsFlow(OptionsFlow):
-    """Per meter channel: what kind of meter, its constant, its reading and its name."""
+class BalanceOptionsFlow(AnalyticsOptionsSteps):
+    """Per meter channel: what kind of meter, its constant, its reading and its name; or the
+    household analytics' settings (the last choice of the list)."""
 
     def __init__(self) -> None:
         self._meter: str | None = None
@@ -295,6 +340,8 @@ class BalanceOptionsFlow(OptionsFlow):
         if not channels:
             return self.async_abort(reason="no_meters")
         if user_input is not None:
+            if user_input[CONF_METER] == ANALYTICS_CHOICE:
+                return await self.async_step_analytics_menu()
             self._meter = user_input[CONF_METER]
             return await self.async_step_meter()
         return self.async_show_form(
@@ -302,7 +349,11 @@ class BalanceOptionsFlow(OptionsFlow):
             data_schema=vol.Schema(
                 {
                     vol.Required(CONF_METER): SelectSelector(
-                        SelectSelectorConfig(options=channels, mode=SelectSelectorMode.DROPDOWN)
+                        SelectSelectorConfig(
+                            options=[*channels, ANALYTICS_CHOICE],
+                            mode=SelectSelectorMode.DROPDOWN,
+                            translation_key="options_target",
+                        )
                     )
                 }
             ),

@@ -7,10 +7,13 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
+from .analytics_diagnostics import analytics_diagnostics
+from .analytics_setup import is_existing_meters
 from .const import CONF_URL, module_key
 from .coordinator import BalanceConfigEntry
 from .load_manager_diagnostics import async_get_load_manager_diagnostics
 from .load_manager_setup import is_load_manager
+from .ven_setup import is_utility
 
 # Serial numbers identify a household's hardware; a URL may carry a host name.
 TO_REDACT = {CONF_URL, "serial", "title", "unique_id"}
@@ -21,6 +24,10 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     if is_load_manager(entry):
         return await async_get_load_manager_diagnostics(hass, entry)  # type: ignore[arg-type]
+    if is_existing_meters(entry):
+        return analytics_diagnostics(entry.runtime_data)  # type: ignore[arg-type]
+    if is_utility(entry):
+        return async_redact_data(entry.runtime_data.diagnostics(), TO_REDACT)  # type: ignore[attr-defined]
     coordinator = entry.runtime_data.coordinator
     client = entry.runtime_data.client
     identity = client.identity

@@ -10,6 +10,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from dmesh_lib.messages import ModuleType
 
+from . import analytics_event
+from .analytics_setup import analytics_manager, is_existing_meters
 from .coordinator import (
     ALARM_SENSORS,
     FAULT_EVENTS,
@@ -52,6 +54,11 @@ async def async_setup_entry(
     entry: BalanceConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if (manager := analytics_manager(hass, entry)) is not None:
+        # household analytics over the meters; an "existing meters" entry has nothing else
+        await analytics_event.async_setup_entry(hass, manager, async_add_entities)
+        if is_existing_meters(entry):
+            return
     coordinator = entry.runtime_data.coordinator
     async_add_entities(
         e for module in coordinator.modules.values() for e in _entities(coordinator, module)

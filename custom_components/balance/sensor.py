@@ -34,11 +34,13 @@ from homeassistant.util import dt as dt_util
 from dmesh_lib import MeterKind
 from dmesh_lib.messages import ModuleType, SensorKind
 
-from . import load_manager_sensor
+from . import analytics_sensor, load_manager_sensor, ven_sensor
+from .analytics_setup import analytics_manager, is_existing_meters
 from .const import BACKFILL_AFTER, module_key
 from .coordinator import BalanceConfigEntry, BalanceCoordinator, MeterData, ModuleData
 from .entity import BalanceEntity
 from .load_manager_setup import is_load_manager
+from .ven_setup import is_utility
 
 PARALLEL_UPDATES = 0
 
@@ -227,6 +229,14 @@ async def async_setup_entry(
     if is_load_manager(entry):
         await load_manager_sensor.async_setup_entry(hass, entry, async_add_entities)  # type: ignore[arg-type]
         return
+    if is_utility(entry):
+        await ven_sensor.async_setup_entry(hass, entry, async_add_entities)  # type: ignore[arg-type]
+        return
+    if (manager := analytics_manager(hass, entry)) is not None:
+        # household analytics over the meters; an "existing meters" entry has nothing else
+        await analytics_sensor.async_setup_entry(hass, manager, async_add_entities)
+        if is_existing_meters(entry):
+            return
     coordinator = entry.runtime_data.coordinator
     async_add_entities(
         entity

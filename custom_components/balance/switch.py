@@ -15,11 +15,13 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from dmesh_lib.messages import ModuleType
 
-from . import load_manager_switch
+from . import analytics_switch, load_manager_switch, ven_switch
+from .analytics_setup import analytics_manager, is_existing_meters
 from .coordinator import BalanceConfigEntry, BalanceCoordinator, ModuleData
 from .entity import BalanceEntity
 from .helpers import command
 from .load_manager_setup import is_load_manager
+from .ven_setup import is_utility
 
 PARALLEL_UPDATES = 1
 
@@ -42,6 +44,14 @@ async def async_setup_entry(
     if is_load_manager(entry):
         await load_manager_switch.async_setup_entry(hass, entry, async_add_entities)  # type: ignore[arg-type]
         return
+    if is_utility(entry):
+        await ven_switch.async_setup_entry(hass, entry, async_add_entities)  # type: ignore[arg-type]
+        return
+    if (manager := analytics_manager(hass, entry)) is not None:
+        # household analytics over the meters; an "existing meters" entry has nothing else
+        await analytics_switch.async_setup_entry(hass, manager, async_add_entities)
+        if is_existing_meters(entry):
+            return
     coordinator = entry.runtime_data.coordinator
     async_add_entities(
         e for module in coordinator.modules.values() for e in _entities(coordinator, module)

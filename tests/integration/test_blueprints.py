@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from .conftest import setup_entry
 from .lm_helpers import BOILER, EV, is_on, manager_entry, set_power, setup_house
+from .test_analytics import START, TOTAL, WATER, advance, water_entry
 
 SOURCE = Path(__file__).parents[2] / "blueprints" / "automation" / "balance"
 NAMES = sorted(p.name for p in SOURCE.glob("*.yaml"))
@@ -32,7 +33,15 @@ def config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
 
 
 def test_there_are_blueprints() -> None:
-    assert NAMES == ["dlm_shedding_notify.yaml", "green_at_night_tariff.yaml"]
+    assert set(NAMES) >= {
+        "away_consumption_notify.yaml",
+        "dlm_shedding_notify.yaml",
+        "forecast_over_budget.yaml",
+        "green_at_night_tariff.yaml",
+        "leak_close_valve.yaml",
+        "power_cut_notify.yaml",
+        "tamper_notify.yaml",
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -124,3 +133,45 @@ async def test_green_loads_at_night_end_to_end(
     assert not is_on(hass, EV)
     # Detach the time triggers, as Home Assistant does on stop.
     await hass.services.async_call("automation", "turn_off", {"entity_id": "all"}, blocking=True)
+
+
+async def test_consumption_while_away_end_to_end(
+    hass: HomeAssistant, config_dir: Path, freezer: FrozenDateTimeFactory
+) -> None:
+    freezer.move_to(START)
+    assert await async_setup_component(
+        hass, "input_text", {"input_text": {"message": {"max": 255}}}
+    )
+    hass.states.async_set(WATER, "100", TOTAL)
+    await setup_entry(hass, water_entry())
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "use_blueprint": {
+                    "path": "balance/away_consumption_notify.yaml",
+                    "input": {
+                        "away_event": "event.flat_12_consumption_while_away",
+                        "notify": [
+                            {
+                                "action": "input_text.set_value",
+                                "target": {"entity_id": "input_text.message"},
+                                "data": {"value": "{{ carrier }}|{{ (used * 1000) | round }}"},
+                            }
+                        ],
+                    },
+                }
+            }
+        },
+    )
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": "switch.flat_12_away_mode"}, blocking=True
+    )
+    await advance(hass, freezer, 100.001)  # a stray litre is noise
+    message = hass.states.get("input_text.message")
+    assert message is not None and message.state == "unknown"
+    await advance(hass, freezer, 100.021)  # twenty litres more is somebody at the tap
+    message = hass.states.get("input_text.message")
+    assert message is not None and message.state == "water|21"

@@ -1,0 +1,70 @@
+"""Setting up and tearing down the utility (OpenADR 3 VEN) entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.util import dt as dt_util
+
+from balance_aggregator.ven_client import VtnError
+from dlm import DR_SOURCE_UTILITY
+
+from .const import CONF_ENTRY_TYPE, CONF_URL, DOMAIN
+from .ven import AuthFailed, UtilityConfigEntry, UtilityVen, load_managers
+from .ven_const import ENTRY_TYPE_UTILITY, UTILITY_PLATFORMS
+
+
+def is_utility(entry: ConfigEntry[Any]) -> bool:
+    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_UTILITY
+
+
+async def async_setup_utility(hass: HomeAssistant, entry: UtilityConfigEntry) -> bool:
+    ven = UtilityVen(hass, entry)
+    try:
+        await ven.async_start()
+    except AuthFailed as err:
+        await ven.async_stop()
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN,
+            translation_key="vtn_auth_failed",
+            translation_placeholders={"url": entry.data[CONF_URL]},
+        ) from err
+    except (VtnError, aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError) as err:
+        await ven.async_stop()
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="vtn_unreachable",
+            translation_placeholders={"url": entry.data[CONF_URL], "error": str(err)},
+        ) from err
+    entry.runtime_data = ven
+    entry.async_on_unload(ven.async_stop)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    await hass.config_entries.async_forward_entry_setups(entry, UTILITY_PLATFORMS)
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: UtilityConfigEntry) -> None:
+    # the meter list is read on every collection; nothing else needs restarting
+    await entry.runtime_data.reporter.async_collect_and_flush(entry.runtime_data.events)
+
+
+@callback
+def async_remove_utility(hass: HomeAssistant) -> None:
+    """A deleted utility entry ends the utility's requests, unless another VEN still runs."""
+    if any(
+        is_utility(e) and e.state is ConfigEntryState.LOADED
+        for e in hass.config_entries.async_entries(DOMAIN)
+    ):
+        return
+    for manager in load_managers(hass):
+        current = manager.engine.limits.demand_response
+        if current is not None and current.source == DR_SOURCE_UTILITY:
+            manager.async_demand_response(expires_at=dt_util.utcnow(), level=0, limit_w=None)
+
+
+async def async_unload_utility(hass: HomeAssistant, entry: UtilityConfigEntry) -> bool:
+    return await hass.config_entries.async_unload_platforms(entry, UTILITY_PLATFORMS)
