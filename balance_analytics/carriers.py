@@ -27,6 +27,26 @@ class Carrier(StrEnum):
     def unit(self) -> str:
         return _UNITS[self]
 
+    @property
+    def max_rate_per_hour(self) -> float:
+        """More than any household connection can pass in an hour, in ``unit``.
+
+        A total that rises faster was set by hand (a meter reading entered) or belongs to a
+        swapped meter: that step is not consumption.
+        """
+        return _MAX_RATE_PER_HOUR[self]
+
+
+_MAX_RATE_PER_HOUR: dict[Carrier, float] = {
+    # a DN32 service pipe at 3 m/s passes about 9 m³/h
+    Carrier.WATER: 20.0,
+    # a G25 diaphragm meter's maximum is 40 m³/h; households have G1.6 to G10
+    Carrier.GAS: 40.0,
+    # a 3 x 250 A service: about 170 kW
+    Carrier.ELECTRICITY: 250.0,
+    # a district-heating substation of a large house
+    Carrier.HEAT: 1000.0,
+}
 
 _UNITS: dict[Carrier, str] = {
     Carrier.ELECTRICITY: "kWh",

@@ -4,7 +4,8 @@ Home Assistant shows a meter as a growing total (kWh, m³). The journal turns su
 into consumption intervals, keeps the complete hours (NaN where unknown) for forecasts and for
 rebuilding the detectors after a restart, and saves all of it as plain JSON. What it refuses to
 guess is left unknown: a total that goes down (a meter swapped or reset) or a silence longer than
-``max_gap_s`` (Home Assistant was off) starts a new base instead of inventing consumption.
+``max_gap_s`` (Home Assistant was off) starts a new base instead of inventing consumption, and
+so does a rise faster than ``max_rate_per_h`` allows (a meter reading entered by hand).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ FINE_HOURS = 6
 DEFAULT_MAX_GAP_S = 2 * SECONDS_PER_HOUR
 """Longer silences are not spread evenly: a shower spread over a day looks like a leak. Two hours
 cover a quick restart and the recorder's last compiled hour at a fresh set-up."""
+JUMP_WINDOW_S = 900
+"""A step is judged against at least this long at the maximum rate: pulse meters report in whole
+pulses, so a single pulse a second apart must not look like a jump."""
 
 Interval = tuple[float, float, float]
 
@@ -42,11 +46,13 @@ class MeterJournal:
         *,
         keep_hours: int = DEFAULT_KEEP_HOURS,
         max_gap_s: float = DEFAULT_MAX_GAP_S,
+        max_rate_per_h: float = math.inf,
     ) -> None:
-        if keep_hours <= 0 or not max_gap_s > 0:
-            raise ValueError("keep_hours and max_gap_s must be positive")
+        if keep_hours <= 0 or not max_gap_s > 0 or not max_rate_per_h > 0:
+            raise ValueError("keep_hours, max_gap_s and max_rate_per_h must be positive")
         self.keep_hours = keep_hours
         self.max_gap_s = max_gap_s
+        self.max_rate_per_h = max_rate_per_h
         self.last_time: float | None = None
         self.last_total: float | None = None
         self.first_hour: int | None = None
@@ -68,13 +74,20 @@ class MeterJournal:
             return None
         if t <= self.last_time:
             return None  # late or repeated: already counted
-        if total < self.last_total or t - self.last_time > self.max_gap_s:
+        if (
+            total < self.last_total
+            or t - self.last_time > self.max_gap_s
+            or self._jump(t - self.last_time, total - self.last_total)
+        ):
             self._rebase(t, total)
             return None
         interval = (self.last_time, t, total - self.last_total)
         self.last_time, self.last_total = t, total
         self._record(*interval)
         return interval
+
+    def _jump(self, dt_s: float, amount: float) -> bool:
+        return amount > self.max_rate_per_h * max(dt_s, JUMP_WINDOW_S) / SECONDS_PER_HOUR
 
     def restart(self, t: float, total: float) -> None:
         """Continue from ``total`` at ``t``; what happened since the last reading stays unknown."""
@@ -203,10 +216,11 @@ class MeterJournal:
         *,
         keep_hours: int = DEFAULT_KEEP_HOURS,
         max_gap_s: float = DEFAULT_MAX_GAP_S,
+        max_rate_per_h: float = math.inf,
     ) -> MeterJournal:
         if data.get("version") != 1:
             raise ValueError(f"unknown journal version {data.get('version')!r}")
-        journal = cls(keep_hours=keep_hours, max_gap_s=max_gap_s)
+        journal = cls(keep_hours=keep_hours, max_gap_s=max_gap_s, max_rate_per_h=max_rate_per_h)
         values = [math.nan if v is None else float(v) for v in data["values"]]
         if any(v < 0 for v in values if math.isfinite(v)):
             raise ValueError("consumption cannot be negative")

@@ -135,6 +135,8 @@ class MeterAnalytics:
 
     def __post_init__(self) -> None:
         self.entity_id = self.source.entity_id
+        # a meter reading entered in the options is a step of the total, not consumption
+        self.journal.max_rate_per_h = self.carrier.max_rate_per_hour
         if (plan := self.settings.plan(self.carrier, self.tz)) is not None:
             self.tariffs = TariffAccumulator(plan)
         if self.source.power:
@@ -232,7 +234,9 @@ class MeterAnalytics:
     def restore(self, data: dict[str, Any]) -> None:
         """Continue from a saved state; a part that cannot be read starts afresh (and says so)."""
         try:
-            self.journal = MeterJournal.from_dict(data["journal"])
+            self.journal = MeterJournal.from_dict(
+                data["journal"], max_rate_per_h=self.carrier.max_rate_per_hour
+            )
         except (KeyError, TypeError, ValueError) as err:
             _LOGGER.warning("%s: saved readings unusable (%s); starting afresh", self.key, err)
         if self.tariffs is not None and data.get("tariffs"):

@@ -10,6 +10,7 @@ from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_USER,
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -331,6 +332,9 @@ class BalanceOptionsFlow(AnalyticsOptionsSteps):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         entry: BalanceConfigEntry = self.config_entry
+        # While the entry is (re)loading or retrying there is no coordinator to list meters from.
+        if entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="not_loaded")
         coordinator = entry.runtime_data.coordinator
         channels = sorted(
             meter_key(serial, channel)

@@ -62,6 +62,25 @@ def test_meter_reset_and_long_silence_are_unknown_not_consumption() -> None:
     assert values[9] == pytest.approx(0.1)
 
 
+def test_a_meter_reading_entered_by_hand_is_not_consumption() -> None:
+    """Entering the dial's 456.78 m³ on a fresh meter must not show 456 m³ used this month."""
+    journal = MeterJournal(max_rate_per_h=Carrier.WATER.max_rate_per_hour)
+    assert journal.reading(START, 0.78) is None
+    assert journal.reading(START + 300, 0.79) is not None
+    assert journal.reading(START + 600, 456.79) is None  # the reading was entered
+    assert journal.reading(START + 900, 456.80) is not None
+    # a real burst (a 15 L/min hose for five minutes) and a single 10 L pulse a second apart count
+    assert journal.reading(START + 1200, 456.875) is not None
+    assert journal.reading(START + 1201, 456.885) is not None
+    running = journal.running_hour
+    assert running is not None
+    assert running[1] == pytest.approx(0.01 + 0.01 + 0.075 + 0.01)
+    restored = MeterJournal.from_dict(
+        json.loads(json.dumps(journal.to_dict())), max_rate_per_h=Carrier.WATER.max_rate_per_hour
+    )
+    assert restored.reading(START + 1500, 1000.0) is None
+
+
 def test_bad_readings_and_states_are_refused() -> None:
     journal = MeterJournal()
     with pytest.raises(ValueError, match="finite"):

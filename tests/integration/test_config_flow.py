@@ -8,7 +8,7 @@ import socket
 
 from homeassistant.components import usb
 from homeassistant.components.usb.models import SerialDevice
-from homeassistant.config_entries import SOURCE_USB, SOURCE_USER
+from homeassistant.config_entries import SOURCE_USB, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
@@ -257,3 +257,18 @@ async def test_options_without_meters_abort(
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_meters"
+
+
+async def test_options_while_the_concentrator_is_away_abort_clearly(
+    hass: HomeAssistant, simulator: RunningSimulator
+) -> None:
+    """Opening the options of an entry that is retrying its set-up explains why, not a 500."""
+    await simulator.concentrator.stop()
+    entry = make_entry(simulator)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_loaded"
