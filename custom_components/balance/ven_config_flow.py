@@ -70,11 +70,11 @@ async def async_check_credentials(
     except VtnError as err:
         # 400 invalid_client / 401 from the token endpoint, 401/403 from /programs
         raise CredentialsError(
-            "invalid_auth" if err.status in (400, 401, 403) else "cannot_connect"
+            "invalid_auth" if err.status in (400, 401, 403) else "vtn_unreachable"
         ) from err
     except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as err:
         # unreachable, not HTTP, or an answer that is not an OpenADR VTN's
-        raise CredentialsError("cannot_connect") from err
+        raise CredentialsError("vtn_unreachable") from err
 
 
 def _credentials_schema(*, with_url: bool, with_id: bool) -> vol.Schema:

@@ -103,7 +103,7 @@ async def test_config_flow_tests_credentials_then_reauth(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**good, CONF_URL: "http://127.0.0.1:1"}
     )
-    assert result["errors"] == {"base": "cannot_connect"}
+    assert result["errors"] == {"base": "vtn_unreachable"}
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**good, CONF_URL: "vtn.example.org"}
     )
