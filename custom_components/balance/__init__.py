@@ -56,6 +56,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalanceConfigEntry) -> b
     # recorder files statistics under.
     client = ConcentratorClient(entry.data[CONF_URL], clock=lambda: dt_util.utcnow().timestamp())
     coordinator = BalanceCoordinator(hass, entry, client)
+    # Listen before the first await: an options change made while the entry starts would
+    # otherwise be saved but never applied.
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     try:
         await coordinator.async_start()
     except ConnectError as err:
@@ -67,7 +70,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalanceConfigEntry) -> b
         ) from err
     entry.runtime_data = BalanceRuntimeData(client, coordinator)
     entry.async_on_unload(coordinator.async_stop)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
 
     coordinator.remove_stale_devices()
     async_setup_dmesh_analytics(hass, entry)

@@ -227,6 +227,8 @@ class LoadManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._saved: dict[str, Any] | None = None
         self._stopped = False
+        self.started = False
+        """True once async_start has restored the engine; until then a change means a reload."""
         self._load_config()
 
     # -- configuration -----------------------------------------------------------------------
@@ -289,6 +291,7 @@ class LoadManager:
         self.engine = engine or DlmEngine(configs, self._limits(now), self.settings)
         self._subscribe()
         self._step()
+        self.started = True
 
     def _restore_extras(self, data: Mapping[str, Any]) -> None:
         self._pending_on = set(data.get("pending_on", []))

@@ -23,9 +23,12 @@ def is_load_manager(entry: ConfigEntry[Any]) -> bool:
 async def async_setup_load_manager(hass: HomeAssistant, entry: LoadManagerConfigEntry) -> bool:
     manager = LoadManager(hass, entry)
     entry.runtime_data = manager
+    # Listen before the first await: the manager read its sockets just now, and one added while
+    # it restores its state would otherwise never get its entities (a script adding sockets
+    # back to back lost the last one).
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await manager.async_start()
     entry.async_on_unload(manager.async_stop)
-    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, LOAD_MANAGER_PLATFORMS)
     return True
 
@@ -35,9 +38,11 @@ async def _async_entry_updated(hass: HomeAssistant, entry: LoadManagerConfigEntr
     sockets = {
         s.subentry_id for s in entry.subentries.values() if s.subentry_type == SUBENTRY_SOCKET
     }
-    if sockets != manager.socket_ids:
+    if sockets != manager.socket_ids or not manager.started:
         # Sockets came or went: their entities and devices too. The engine's state survives
-        # the reload in the store; a removed socket it held is switched back on.
+        # the reload in the store; a removed socket it held is switched back on. A change made
+        # while the manager was still starting is applied the same way: the reload waits for
+        # this setup to finish.
         await hass.config_entries.async_reload(entry.entry_id)
         return
     manager.async_reconfigure()

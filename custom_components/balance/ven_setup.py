@@ -24,6 +24,8 @@ def is_utility(entry: ConfigEntry[Any]) -> bool:
 
 async def async_setup_utility(hass: HomeAssistant, entry: UtilityConfigEntry) -> bool:
     ven = UtilityVen(hass, entry)
+    # Listen before the first await: an options change made while the entry starts is applied.
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     try:
         await ven.async_start()
     except AuthFailed as err:
@@ -42,7 +44,6 @@ async def async_setup_utility(hass: HomeAssistant, entry: UtilityConfigEntry) ->
         ) from err
     entry.runtime_data = ven
     entry.async_on_unload(ven.async_stop)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, UTILITY_PLATFORMS)
     return True
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
@@ -297,3 +298,23 @@ async def test_unchanged_options_continue_the_count(
     await _read_after_an_hour(hass, entry, simulator, meter.serial)
     pulses = int(net.counters[meter.row, 0]) - counter
     assert float(_state(hass, entity_id)) == pytest.approx(1234.5 + pulses / 1000.0)
+
+
+async def test_meter_set_up_while_the_entry_starts_is_applied(
+    hass: HomeAssistant, simulator: RunningSimulator
+) -> None:
+    """Options saved while the entry is still connecting are not lost: the entry reloads."""
+    meter = simulator.network.meter_modules[1]
+    key = f"{meter.serial:08X}"
+    entity_id = f"sensor.electricity_meter_{key.lower()}_1_energy"
+    entry = make_entry(simulator)
+    entry.add_to_hass(hass)
+    setup = hass.async_create_task(hass.config_entries.async_setup(entry.entry_id))
+    await wait_for(lambda: entry.state is ConfigEntryState.SETUP_IN_PROGRESS)
+    hass.config_entries.async_update_entry(
+        entry, options=_options(key, constant=1000.0, reading=1200.0)
+    )
+    await setup  # the reload it caused may already be under way when it returns
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert float(_state(hass, entity_id)) == pytest.approx(1200.0, abs=1.0)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import SOURCE_USER
+import asyncio
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.storage import Store
 
 from custom_components.balance.const import DOMAIN, SUBENTRY_SOCKET
 
 from .conftest import setup_entry
-from .lm_helpers import BOILER, EV, POWER, manager_entry, setup_house
+from .lm_helpers import BOILER, EV, HOUSE_SOCKETS, POWER, manager_entry, setup_house
 
 
 async def test_user_flow_creates_a_load_manager(hass: HomeAssistant) -> None:
@@ -130,3 +136,40 @@ async def test_socket_subentries_and_options(hass: HomeAssistant) -> None:
     assert window.cheap and window.limit_w == 9000
     assert manager.engine.limits.household_limit_w == 6000
     assert BOILER not in {s.entity_id for s in manager.sockets.values()}
+
+
+@pytest.mark.parametrize("pause_ms", range(0, 20, 2))
+async def test_sockets_added_back_to_back_all_get_their_entities(
+    hass: HomeAssistant, pause_ms: int
+) -> None:
+    """A user (or a script) adding sockets faster than the entry reloads loses none of them.
+
+    Each socket reloads the entry; one added while that reload is starting the manager must
+    still be picked up. Reading the saved state takes a disk's time here (10 ms), and the
+    sweep of pauses between additions crosses that window.
+    """
+    await setup_house(hass)
+    entry = manager_entry(sockets=[])
+    await setup_entry(hass, entry)
+    read_from_memory = Store.async_load
+
+    async def read_from_disk(store: Store[Any]) -> Any:
+        await asyncio.sleep(0.01)
+        return await read_from_memory(store)
+
+    with patch.object(Store, "async_load", read_from_disk):
+        for data in HOUSE_SOCKETS:
+            hass.config_entries.async_add_subentry(
+                entry,
+                ConfigSubentry(
+                    data=data["data"],
+                    subentry_type=data["subentry_type"],
+                    title=data["title"],
+                    unique_id=data["unique_id"],
+                ),
+            )
+            await asyncio.sleep(pause_ms / 1000)
+        await hass.async_block_till_done()
+    assert len(entry.runtime_data.sockets) == len(HOUSE_SOCKETS)
+    for name in ("ev_charger", "boiler", "computer"):
+        assert hass.states.get(f"select.{name}_colour") is not None, name
