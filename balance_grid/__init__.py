@@ -6,11 +6,13 @@ per meter; missing readings are NaN.
 """
 
 from balance_grid.balances import GroupBalance, combine, daily, group_balance
-from balance_grid.hierarchy import Hierarchy, HierarchyError, Meter, Node
+from balance_grid.hierarchy import GridMeter, GridNode, HierarchyError, parse_csv, parse_json
 from balance_grid.losses import (
     ChangeFit,
+    ChangePointFit,
     HonestyFit,
     Suspect,
+    changepoint_coefficients,
     forecast_change,
     honesty_coefficients,
     imbalance_correlation,
@@ -29,16 +31,17 @@ from balance_grid.synthetic import SyntheticFeeder, make_feeder
 __all__ = [
     "PHASES",
     "ChangeFit",
+    "ChangePointFit",
+    "GridMeter",
+    "GridNode",
     "GroupBalance",
-    "Hierarchy",
     "HierarchyError",
     "HonestyFit",
-    "Meter",
-    "Node",
     "PhaseMove",
     "PhasePlan",
     "Suspect",
     "SyntheticFeeder",
+    "changepoint_coefficients",
     "combine",
     "daily",
     "forecast_change",
@@ -47,6 +50,8 @@ __all__ = [
     "imbalance_correlation",
     "loss_by_phase",
     "make_feeder",
+    "parse_csv",
+    "parse_json",
     "phase_loss_kwh",
     "rank_suspects",
     "recommend_phase_moves",

@@ -1,9 +1,21 @@
-"""The balance hierarchy: region → city → district → street → house → flat, and its meters.
+"""The balance hierarchy (region, city, district, street, house, flat), its meters and its files.
 
-Nodes are places; meters hang on nodes. A group meter measures everything below its node (a
-feeder at a street, a house input); subscriber meters measure one flat or house and carry the
-phase they are connected to. Import and export as CSV (two tables) or JSON (one document); a bad
-file is rejected as a whole with an error naming the row, so that nothing is half-imported.
+Nodes are places; meters hang on nodes. Group meters (a street's feeder, a house input) measure
+what enters a group, subscriber meters what leaves it, each on its phase. A meter's readings are
+named by ``(ven_id, resource_name)``: the VEN that reports them and the resource it reports.
+
+Import and export as CSV or JSON, with every error named by its line; a bad file is refused whole.
+
+One CSV holds nodes and meters (column ``kind``), so a whole network travels as one file:
+
+    kind,id,parent,level,name,target,role,phase,ven_id,resource_name
+    node,r1,,region,North,,,,,
+    node,h1,s1,house,Main St 1,feeder-7,,,,
+    meter,h1-in,h1,,,,house_input,,ven-h1,input
+    meter,f1-m,f1,,,,subscriber,B,ven-h1,flat-1
+
+For a meter, ``parent`` is the node it belongs to. JSON is ``{"nodes": [...], "meters": [...]}``
+with the same field names (``parent`` / ``node`` for the owner).
 """
 
 from __future__ import annotations
@@ -11,263 +23,304 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, cast
+from typing import Any
 
-NodeKind = Literal["region", "city", "district", "street", "house", "flat"]
-MeterRole = Literal["group", "subscriber"]
-KINDS: Final[tuple[NodeKind, ...]] = ("region", "city", "district", "street", "house", "flat")
-ROLES: Final[tuple[MeterRole, ...]] = ("group", "subscriber")
-METER_PHASES: Final = ("A", "B", "C", "ABC")
-"""A single-phase subscriber's phase, or "ABC" for a three-phase connection."""
-NODE_FIELDS: Final = ("id", "parent_id", "kind", "name")
-METER_FIELDS: Final = ("id", "node_id", "role", "phase")
-
-
-class HierarchyError(ValueError):
-    """The hierarchy (or a file describing it) is not valid; the message says where and why."""
+LEVELS = ("region", "city", "district", "street", "house", "flat")
+LEVEL_DEPTH = {level: depth for depth, level in enumerate(LEVELS)}
+#: feeder and house input meters measure what enters a group; subscriber meters what leaves it
+GROUP_ROLES = ("feeder", "house_input")
+METER_ROLES = (*GROUP_ROLES, "subscriber")
+PHASES = ("A", "B", "C")
+#: ids become parts of a materialised path joined by "/", and appear in URLs
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
-class Node:
-    """A place in the hierarchy."""
+class GridNode:
+    id: str
+    parent_id: str | None
+    level: str
+    name: str
+    #: the DR group (OpenADR target) the VENs below this node carry, if any
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GridMeter:
+    id: str
+    node_id: str
+    role: str
+    phase: str | None
+    #: the meter's readings are the VTN's readings of (ven_id, resource_name, electricity)
+    ven_id: str
+    resource_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNode:
+    """A node as stored: with its materialised path ("r/c/d/") and depth from its root."""
 
     id: str
     parent_id: str | None
-    kind: NodeKind
+    level: str
     name: str
+    target: str | None
+    path: str
+    depth: int
 
 
-@dataclass(frozen=True, slots=True)
-class Meter:
-    """A meter on a node: the group's input meter, or a subscriber's meter with its phase."""
+CSV_COLUMNS = (
+    "kind",
+    "id",
+    "parent",
+    "level",
+    "name",
+    "target",
+    "role",
+    "phase",
+    "ven_id",
+    "resource_name",
+)
+MAX_ERRORS = 20
 
-    id: str
-    node_id: str
-    role: MeterRole
-    phase: str | None = None
+
+class HierarchyError(ValueError):
+    """The file is not a valid hierarchy; ``errors`` lists every problem found (up to 20)."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = list(errors)
 
 
-class Hierarchy:
-    """A validated tree of nodes with their meters."""
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
 
-    def __init__(self, nodes: Iterable[Node], meters: Iterable[Meter] = ()) -> None:
-        self.nodes: dict[str, Node] = {}
-        for node in nodes:
-            if node.id in self.nodes:
-                raise HierarchyError(f"node {node.id!r} appears twice")
-            self.nodes[node.id] = node
-        self.meters: dict[str, Meter] = {}
-        for meter in meters:
-            if meter.id in self.meters:
-                raise HierarchyError(f"meter {meter.id!r} appears twice")
-            self.meters[meter.id] = meter
-        self._children: dict[str | None, list[str]] = {}
-        for node in self.nodes.values():
-            self._children.setdefault(node.parent_id, []).append(node.id)
-        self._validate()
 
-    def _validate(self) -> None:
-        for node in self.nodes.values():
-            if not node.id:
-                raise HierarchyError("a node has an empty id")
-            if node.kind not in KINDS:
-                raise HierarchyError(f"node {node.id!r} has unknown kind {node.kind!r}")
-            if node.parent_id is None:
-                continue
-            parent = self.nodes.get(node.parent_id)
-            if parent is None:
-                raise HierarchyError(f"node {node.id!r} has unknown parent {node.parent_id!r}")
-            if KINDS.index(node.kind) <= KINDS.index(parent.kind):
-                raise HierarchyError(
-                    f"node {node.id!r} ({node.kind}) cannot be under {parent.id!r} ({parent.kind})"
-                )
-        # kinds strictly deepen along every edge, so the parent links cannot form a cycle
-        groups: set[str] = set()
-        for meter in self.meters.values():
-            if not meter.id:
-                raise HierarchyError("a meter has an empty id")
-            if meter.node_id not in self.nodes:
-                raise HierarchyError(f"meter {meter.id!r} is on unknown node {meter.node_id!r}")
-            if meter.role not in ROLES:
-                raise HierarchyError(f"meter {meter.id!r} has unknown role {meter.role!r}")
-            if meter.role == "group":
-                if meter.node_id in groups:
-                    raise HierarchyError(f"node {meter.node_id!r} has two group meters")
-                groups.add(meter.node_id)
-                if meter.phase is not None:
-                    raise HierarchyError(f"group meter {meter.id!r} cannot have a phase")
-            elif meter.phase is not None and meter.phase not in METER_PHASES:
-                raise HierarchyError(
-                    f"meter {meter.id!r} has phase {meter.phase!r}; expected one of "
-                    f"{list(METER_PHASES)} or none"
-                )
+class _Collector:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.nodes: list[GridNode] = []
+        self.meters: list[GridMeter] = []
+        self._node_ids: set[str] = set()
+        self._meter_ids: set[str] = set()
+        self._sources: set[tuple[str, str]] = set()
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Hierarchy):
-            return NotImplemented
-        return self.nodes == other.nodes and self.meters == other.meters
+    def fail(self, where: str, message: str) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(f"{where}: {message}")
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def roots(self) -> list[Node]:
-        return [self.nodes[i] for i in self._children.get(None, [])]
-
-    def children(self, node_id: str) -> list[Node]:
-        return [self.nodes[i] for i in self._children.get(node_id, [])]
-
-    def descendants(self, node_id: str) -> Iterator[Node]:
-        """Every node below ``node_id``, depth first."""
-        stack = list(reversed(self._children.get(node_id, [])))
-        while stack:
-            node = self.nodes[stack.pop()]
-            yield node
-            stack.extend(reversed(self._children.get(node.id, [])))
-
-    def group_meter(self, node_id: str) -> Meter | None:
-        return next(
-            (m for m in self.meters.values() if m.node_id == node_id and m.role == "group"), None
+    def node(self, where: str, raw: Mapping[str, Any]) -> None:
+        if any("\x00" in _text(v) for v in raw.values()):
+            self.fail(where, "NUL characters are not allowed")
+            return
+        node_id, parent, level = (
+            _text(raw.get("id")),
+            _text(raw.get("parent")),
+            _text(raw.get("level")),
         )
+        name = _text(raw.get("name")) or node_id
+        target = _text(raw.get("target")) or None
+        if not ID_PATTERN.match(node_id):
+            self.fail(where, f"node id {node_id!r} must be 1-128 letters, digits or _ . : -")
+            return
+        if node_id in self._node_ids:
+            self.fail(where, f"node {node_id} appears twice")
+            return
+        if level not in LEVEL_DEPTH:
+            self.fail(where, f"level {level!r} is not one of {', '.join(LEVELS)}")
+            return
+        if parent and not ID_PATTERN.match(parent):
+            self.fail(where, f"parent id {parent!r} is not a valid id")
+            return
+        if parent == node_id:
+            self.fail(where, f"node {node_id} cannot be its own parent")
+            return
+        if len(name) > 200 or (target is not None and len(target) > 128):
+            self.fail(where, "name is limited to 200 and target to 128 characters")
+            return
+        self._node_ids.add(node_id)
+        self.nodes.append(GridNode(node_id, parent or None, level, name, target))
 
-    def subscribers(self, node_id: str) -> list[Meter]:
-        """Subscriber meters on ``node_id`` and every node below it."""
-        under = {node_id, *(n.id for n in self.descendants(node_id))}
-        return [m for m in self.meters.values() if m.role == "subscriber" and m.node_id in under]
+    def meter(self, where: str, raw: Mapping[str, Any]) -> None:
+        if any("\x00" in _text(v) for v in raw.values()):
+            self.fail(where, "NUL characters are not allowed")
+            return
+        meter_id = _text(raw.get("id"))
+        node_id = _text(raw.get("node")) or _text(raw.get("parent"))
+        role, phase = _text(raw.get("role")), _text(raw.get("phase")).upper() or None
+        ven_id, resource = _text(raw.get("ven_id")), _text(raw.get("resource_name"))
+        if not ID_PATTERN.match(meter_id):
+            self.fail(where, f"meter id {meter_id!r} must be 1-128 letters, digits or _ . : -")
+            return
+        if meter_id in self._meter_ids:
+            self.fail(where, f"meter {meter_id} appears twice")
+            return
+        if not ID_PATTERN.match(node_id):
+            self.fail(where, f"meter {meter_id} names no valid node")
+            return
+        if role not in METER_ROLES:
+            self.fail(where, f"role {role!r} is not one of {', '.join(METER_ROLES)}")
+            return
+        if phase is not None and phase not in PHASES:
+            self.fail(where, f"phase {phase!r} is not one of A, B, C")
+            return
+        if not ven_id or not resource or len(ven_id) > 128 or len(resource) > 128:
+            self.fail(where, f"meter {meter_id} needs ven_id and resource_name (<= 128 chars)")
+            return
+        if (ven_id, resource) in self._sources:
+            self.fail(where, f"readings {ven_id}/{resource} are claimed by two meters")
+            return
+        self._meter_ids.add(meter_id)
+        self._sources.add((ven_id, resource))
+        self.meters.append(GridMeter(meter_id, node_id, role, phase, ven_id, resource))
 
-    # ---------------------------------------------------------------- CSV
-
-    def to_csv(self) -> tuple[str, str]:
-        """(nodes.csv, meters.csv) text; an empty cell is "none" (a root's parent, no phase)."""
-        nodes, meters = io.StringIO(), io.StringIO()
-        nw = csv.writer(nodes, lineterminator="\n")
-        nw.writerow(NODE_FIELDS)
-        for n in self.nodes.values():
-            nw.writerow((n.id, n.parent_id or "", n.kind, n.name))
-        mw = csv.writer(meters, lineterminator="\n")
-        mw.writerow(METER_FIELDS)
-        for m in self.meters.values():
-            mw.writerow((m.id, m.node_id, m.role, m.phase or ""))
-        return nodes.getvalue(), meters.getvalue()
-
-    @classmethod
-    def from_csv(cls, nodes_csv: str, meters_csv: str = "") -> Hierarchy:
-        nodes = [
-            _node(row, f"nodes.csv line {line}")
-            for line, row in _csv_rows(nodes_csv, NODE_FIELDS, "nodes.csv")
-        ]
-        meters = [
-            _meter(row, f"meters.csv line {line}")
-            for line, row in _csv_rows(meters_csv, METER_FIELDS, "meters.csv")
-        ]
-        return cls(nodes, meters)
-
-    # ---------------------------------------------------------------- JSON
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "nodes": [
-                    {"id": n.id, "parent_id": n.parent_id, "kind": n.kind, "name": n.name}
-                    for n in self.nodes.values()
-                ],
-                "meters": [
-                    {"id": m.id, "node_id": m.node_id, "role": m.role, "phase": m.phase}
-                    for m in self.meters.values()
-                ],
-            },
-            ensure_ascii=False,
-            indent=1,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> Hierarchy:
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise HierarchyError(f"not JSON: {err}") from err
-        if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list):
-            raise HierarchyError('expected an object with a "nodes" list (and a "meters" list)')
-        raw_meters = doc.get("meters", [])
-        if not isinstance(raw_meters, list):
-            raise HierarchyError('"meters" must be a list')
-        nodes = [
-            _node(_json_row(r, f"nodes[{i}]"), f"nodes[{i}]") for i, r in enumerate(doc["nodes"])
-        ]
-        meters = [
-            _meter(_json_row(r, f"meters[{i}]"), f"meters[{i}]") for i, r in enumerate(raw_meters)
-        ]
-        return cls(nodes, meters)
+    def result(self) -> tuple[list[GridNode], list[GridMeter]]:
+        if self.errors:
+            raise HierarchyError(self.errors)
+        return self.nodes, self.meters
 
 
-def _csv_rows(
-    text: str, fields: tuple[str, ...], what: str
-) -> Iterator[tuple[int, dict[str, str]]]:
-    if not text.strip():
-        return
-    reader = csv.reader(io.StringIO(text))
+def parse_csv(text: str) -> tuple[list[GridNode], list[GridMeter]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    out = _Collector()
     try:
-        header = next(reader)
-    except csv.Error as err:
-        raise HierarchyError(f"{what}: {err}") from err
-    if tuple(h.strip() for h in header) != fields:
-        raise HierarchyError(f"{what}: header must be {','.join(fields)}, got {','.join(header)}")
-    try:
+        missing = {"kind", "id"} - set(reader.fieldnames or ())
+        if missing:
+            raise HierarchyError([f"line 1: the header lacks {', '.join(sorted(missing))}"])
         for row in reader:
-            if not row:
+            where = f"line {reader.line_num}"
+            if None in row:
+                out.fail(where, "more fields than the header has columns")
                 continue
-            if len(row) != len(fields):
-                raise HierarchyError(
-                    f"{what} line {reader.line_num}: {len(row)} cells, expected {len(fields)}"
-                )
-            yield reader.line_num, dict(zip(fields, row, strict=True))
+            kind = _text(row.get("kind"))
+            if kind == "node":
+                out.node(where, row)
+            elif kind == "meter":
+                out.meter(where, row)
+            else:
+                out.fail(where, f"kind {kind!r} must be node or meter")
     except csv.Error as err:
-        raise HierarchyError(f"{what} line {reader.line_num}: {err}") from err
+        raise HierarchyError([f"line {reader.line_num}: not CSV: {err}"]) from err
+    return out.result()
 
 
-def _json_row(raw: object, where: str) -> dict[str, str]:
-    if not isinstance(raw, dict):
-        raise HierarchyError(f"{where}: expected an object")
-    row: dict[str, str] = {}
-    for key, value in cast(Mapping[object, object], raw).items():
-        if value is None:
-            row[str(key)] = ""
-        elif isinstance(value, str):
-            row[str(key)] = value
+def parse_json(text: str | bytes) -> tuple[list[GridNode], list[GridMeter]]:
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise HierarchyError([f"not JSON: {err}"]) from err
+    if not isinstance(data, dict):
+        raise HierarchyError(['the document must be an object {"nodes": [...], "meters": [...]}'])
+    out = _Collector()
+    for key, add in (("nodes", out.node), ("meters", out.meter)):
+        items = data.get(key, [])
+        if not isinstance(items, list):
+            out.fail(key, "must be a list")
+            continue
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                add(f"{key}[{index}]", item)
+            else:
+                out.fail(f"{key}[{index}]", "must be an object")
+    return out.result()
+
+
+def place_nodes(nodes: Sequence[GridNode], known: Mapping[str, StoredNode]) -> list[StoredNode]:
+    """Paths and depths of ``nodes`` whose parents are in the file or already ``known``.
+
+    Checks what the parser alone cannot: parents exist, a child sits below its parent's level,
+    no cycles. Returns the nodes parents first."""
+    errors: list[str] = []
+    placed: dict[str, StoredNode] = {}
+    by_id = {n.id: n for n in nodes}
+    children: dict[str | None, list[GridNode]] = {}
+    for n in nodes:
+        parent = n.parent_id if n.parent_id in by_id else None
+        children.setdefault(parent, []).append(n)
+    ordered: list[StoredNode] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        n = stack.pop()
+        if n.parent_id is None:
+            path, depth = f"{n.id}/", 0
         else:
-            raise HierarchyError(f"{where}: {key} must be a string or null")
-    return row
+            parent_node = placed.get(n.parent_id) or known.get(n.parent_id)
+            if parent_node is None:
+                errors.append(f"node {n.id}: parent {n.parent_id} does not exist")
+                continue
+            if LEVEL_DEPTH[parent_node.level] >= LEVEL_DEPTH[n.level]:
+                errors.append(f"node {n.id}: a {n.level} cannot sit below a {parent_node.level}")
+                continue
+            if f"/{n.id}/" in f"/{parent_node.path}":
+                errors.append(f"node {n.id}: moving it below {n.parent_id} makes a cycle")
+                continue
+            path, depth = f"{parent_node.path}{n.id}/", parent_node.depth + 1
+        stored = StoredNode(n.id, n.parent_id, n.level, n.name, n.target, path, depth)
+        placed[n.id] = stored
+        ordered.append(stored)
+        stack.extend(reversed(children.get(n.id, [])))
+    unplaced = [n.id for n in nodes if n.id not in placed]
+    if unplaced and not errors:
+        errors.append(f"nodes {', '.join(unplaced[:10])} form a cycle")
+    if errors:
+        raise HierarchyError(errors[:MAX_ERRORS])
+    return ordered
 
 
-def _required(row: Mapping[str, str], key: str, where: str) -> str:
-    value = row.get(key, "")
-    if not value:
-        raise HierarchyError(f"{where}: {key} is missing")
-    return value
+def check_meters(meters: Iterable[GridMeter], levels: Mapping[str, str]) -> None:
+    """Every meter hangs on an existing node; group meters never on a flat."""
+    errors: list[str] = []
+    for m in meters:
+        level = levels.get(m.node_id)
+        if level is None:
+            errors.append(f"meter {m.id}: node {m.node_id} does not exist")
+        elif m.role in GROUP_ROLES and level == "flat":
+            errors.append(f"meter {m.id}: a {m.role} meter cannot sit on a flat")
+        if len(errors) >= MAX_ERRORS:
+            break
+    if errors:
+        raise HierarchyError(errors)
 
 
-def _node(row: Mapping[str, str], where: str) -> Node:
-    kind = _required(row, "kind", where)
-    if kind not in KINDS:
-        raise HierarchyError(f"{where}: kind {kind!r} is not one of {list(KINDS)}")
-    return Node(
-        id=_required(row, "id", where),
-        parent_id=row.get("parent_id") or None,
-        kind=kind,
-        name=row.get("name", ""),
-    )
+def to_csv(nodes: Iterable[StoredNode | GridNode], meters: Iterable[GridMeter]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for n in nodes:
+        writer.writerow(
+            ["node", n.id, n.parent_id or "", n.level, n.name, n.target or "", "", "", "", ""]
+        )
+    for m in meters:
+        writer.writerow(
+            ["meter", m.id, m.node_id, "", "", "", m.role, m.phase or "", m.ven_id, m.resource_name]
+        )
+    return out.getvalue()
 
 
-def _meter(row: Mapping[str, str], where: str) -> Meter:
-    role = _required(row, "role", where)
-    if role not in ROLES:
-        raise HierarchyError(f"{where}: role {role!r} is not one of {list(ROLES)}")
-    phase = row.get("phase") or None
-    if phase is not None and phase not in METER_PHASES:
-        raise HierarchyError(f"{where}: phase {phase!r} is not one of {list(METER_PHASES)}")
-    return Meter(
-        id=_required(row, "id", where),
-        node_id=_required(row, "node_id", where),
-        role=role,
-        phase=phase,
-    )
+def to_json(nodes: Iterable[StoredNode | GridNode], meters: Iterable[GridMeter]) -> dict[str, Any]:
+    return {
+        "nodes": [
+            {
+                "id": n.id,
+                "parent": n.parent_id,
+                "level": n.level,
+                "name": n.name,
+                "target": n.target,
+            }
+            for n in nodes
+        ],
+        "meters": [
+            {
+                "id": m.id,
+                "node": m.node_id,
+                "role": m.role,
+                "phase": m.phase,
+                "ven_id": m.ven_id,
+                "resource_name": m.resource_name,
+            }
+            for m in meters
+        ],
+    }

@@ -8,6 +8,11 @@ figure is ``GridStore.rollup`` -- the same call as ``python -m balance_aggregato
 every node's hourly input, subscribers, meter counts and expected counts for the day, written to
 grid_balance_hour. A second figure is one street's balance on demand (what the operator page asks).
 
+The roll-up reads the per-house hourly sums the database keeps at ingest (grid_leaf_hour, kept by
+triggers), so their cost is paid while loading, and reported: loading time includes them; the
+rebuild of the day's sums from the readings (what a roll-up without them reads) is timed and must
+agree; and ingest through the VTN's own path is timed with the sums kept and with the triggers off.
+
 ``--quick``: 20,000 meters. Progress on stderr; the last stdout line is one JSON object.
 """
 
@@ -16,8 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import secrets
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -98,6 +105,47 @@ _READINGS = [
 ]
 
 
+INGEST_SAMPLE = 100_000  # readings per ingest timing: one hour of a twentieth of the meters
+INGEST_BATCH = 5_000  # readings per report batch, about what one upload carries
+
+
+INGEST_ROUNDS = 3
+
+
+async def _ingest_cost(storage: PostgresStorage, count: int) -> dict[str, float]:
+    """Readings/s through the VTN's ingest with the per-house sums kept, and with them not.
+
+    The same meters' readings for a fresh hour each time, triggers on and off in turns over
+    INGEST_ROUNDS rounds (the first rounds also warm the caches: turns keep that fair); medians,
+    so the difference is what keeping the sums costs every upload."""
+    rates: dict[str, list[float]] = {"with_sums": [], "without_sums": []}
+    hour = DAY + 86400
+    for _ in range(INGEST_ROUNDS):
+        for label, measured in rates.items():
+            hour += 3600
+            rows = [
+                ReadingRow("bench", f"m{i}", "electricity", "KWH", hour, 0.5, "bench-ingest")
+                for i in range(count)
+            ]
+            async with storage.pool.acquire() as conn:
+                action = "ENABLE" if label == "with_sums" else "DISABLE"
+                await conn.execute(f"ALTER TABLE reading {action} TRIGGER USER")
+            started = time.perf_counter()
+            for i in range(0, count, INGEST_BATCH):
+                await storage.ingest_readings(rows[i : i + INGEST_BATCH])
+            measured.append(count / (time.perf_counter() - started))
+            log(f"ingest {label}: {measured[-1]:,.0f} readings/s")
+    async with storage.pool.acquire() as conn:
+        await conn.execute("ALTER TABLE reading ENABLE TRIGGER USER")
+    with_sums = statistics.median(rates["with_sums"])
+    without_sums = statistics.median(rates["without_sums"])
+    return {
+        "ingest_readings_per_s_with_sums": round(with_sums),
+        "ingest_readings_per_s_without_sums": round(without_sums),
+        "ingest_cost_ratio": round(without_sums / with_sums, 2),
+    }
+
+
 async def run(meters: int) -> dict[str, object]:
     houses = max(1, meters // FLATS)
     url = f"{PG}?schema=bench_rollup_{secrets.token_hex(4)}"
@@ -138,6 +186,20 @@ async def run(meters: int) -> dict[str, object]:
             raise SystemExit("the region has no input or no subscribers")
         loss_pct = 100 * (1 - region[0].subscribers_kwh / region[0].input_kwh)
         assert len(one) == 24
+        # what the roll-up would cost if it summed the readings itself (and the repair costs)
+        started = time.perf_counter()
+        await grid.rebuild_leaf_sums(DAY, DAY + 86400)
+        rebuild_s = time.perf_counter() - started
+        log(f"rebuild of the day's per-house sums from readings: {rebuild_s:.1f} s")
+        await grid.rollup(DAY, DAY + 86400)
+        again = await grid.stored_balance("R", DAY, DAY + 86400)
+        for kept, rebuilt in zip(region, again, strict=True):
+            # the same readings summed in another order: equal to float rounding
+            if kept.subscriber_meters != rebuilt.subscriber_meters or not math.isclose(
+                kept.subscribers_kwh or 0, rebuilt.subscribers_kwh or 0, rel_tol=1e-9
+            ):
+                raise SystemExit(f"sums kept at ingest {kept} != rebuilt from readings {rebuilt}")
+        ingest = await _ingest_cost(storage, min(houses * FLATS, INGEST_SAMPLE))
     finally:
         await storage.drop_schema()
     return {
@@ -149,6 +211,8 @@ async def run(meters: int) -> dict[str, object]:
         "node_hours": rows,
         "seconds_rollup": round(rollup_s, 3),
         "seconds_one_street": round(street_s, 3),
+        "seconds_rebuild_from_readings": round(rebuild_s, 1),
+        **ingest,
         "region_loss_pct": round(loss_pct, 2),
     }
 

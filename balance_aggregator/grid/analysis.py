@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import BalanceRow, GridMeter, MeterReading
+from balance_grid.hierarchy import GridMeter
+
+from .model import BalanceRow, MeterReading
 
 HOUR = 3600
 DAY = 86400

@@ -14,9 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from balance_aggregator.storage import Storage, open_storage
+from balance_grid.hierarchy import (
+    METER_ROLES,
+    PHASES,
+    GridMeter,
+    HierarchyError,
+    parse_csv,
+    parse_json,
+    to_csv,
+    to_json,
+)
 
-from .hierarchy_io import HierarchyError, parse_csv, parse_json, to_csv, to_json
-from .model import METER_ROLES, PHASES, USER_ROLES, GridMeter, OperatorUser
+from .model import USER_ROLES
 
 COMMANDS = ("seed-demo", "grid-import", "grid-export", "grid-attach", "user-add", "grid-rollup")
 
@@ -53,6 +62,11 @@ def add_commands(sub: Any, common: Callable[[argparse.ArgumentParser], None]) ->
     common(rollup)
     rollup.add_argument("--start", help="RFC 3339 (default: 24 h before --end)")
     rollup.add_argument("--end", help="RFC 3339 (default: the next full hour)")
+    rollup.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="first recompute the window's per-house sums from the readings (a repair)",
+    )
 
 
 async def _with_storage[T](url: str, work: Callable[[Storage], Awaitable[T]]) -> T:
@@ -82,19 +96,17 @@ async def _attach(storage: Storage, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _user(storage: Storage, args: argparse.Namespace) -> dict[str, Any]:
-    import secrets
+    from balance_aggregator.operator.auth import save_user
 
-    from balance_aggregator.operator.auth import MIN_PASSWORD_LENGTH, hash_password
-
-    password = args.password or secrets.token_urlsafe(12)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise HierarchyError([f"a password needs at least {MIN_PASSWORD_LENGTH} characters"])
-    if args.scope and await storage.grid().get_node(args.scope) is None:
-        raise HierarchyError([f"scope node {args.scope} does not exist"])
-    await storage.grid().put_user(
-        OperatorUser(args.username, hash_password(password), args.role, args.scope, time.time())
+    user, password = await save_user(
+        storage.grid(), args.username, args.role, args.scope, args.password
     )
-    return {"username": args.username, "role": args.role, "scope": args.scope, "password": password}
+    return {
+        "username": user.username,
+        "role": user.role,
+        "scope": user.scope_node_id,
+        "password": password,
+    }
 
 
 async def _export(storage: Storage, fmt: str) -> str:
@@ -163,8 +175,15 @@ def run(args: argparse.Namespace, db: str) -> int:
         else:
             start, end = _window(args)
             started = time.perf_counter()
-            rows = asyncio.run(_with_storage(db, lambda s: s.grid().rollup(start, end)))
-            print(json.dumps({"rows": rows, "seconds": round(time.perf_counter() - started, 3)}))
+
+            async def roll(storage: Storage) -> dict[str, int]:
+                grid = storage.grid()
+                rebuilt = await grid.rebuild_leaf_sums(start, end) if args.rebuild else None
+                done = {"rows": await grid.rollup(start, end)}
+                return done if rebuilt is None else done | {"leaf_rows_rebuilt": rebuilt}
+
+            done = asyncio.run(_with_storage(db, roll))
+            print(json.dumps(done | {"seconds": round(time.perf_counter() - started, 3)}))
     except (HierarchyError, ValueError, OSError) as err:
         print(json.dumps({"error": str(err)}), file=sys.stderr)
         return 2

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from balance_aggregator.models import ProgramRequest
 from balance_aggregator.storage import ReadingRow, Storage, StoredObject
+from balance_grid.hierarchy import GridMeter, GridNode
 
-from .model import GridMeter, GridNode, OperatorUser
+from .model import OperatorUser
 
 DEMO_VEN = "demo-feeder-ven"
 DEMO_TARGET = "demo-feeder"

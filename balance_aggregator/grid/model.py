@@ -1,53 +1,10 @@
-"""Records of the grid hierarchy, as stored and as imported or exported."""
+"""Records the aggregator stores beside the hierarchy (whose own records are balance_grid's)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-LEVELS = ("region", "city", "district", "street", "house", "flat")
-LEVEL_DEPTH = {level: depth for depth, level in enumerate(LEVELS)}
-#: feeder and house input meters measure what enters a group; subscriber meters what leaves it
-GROUP_ROLES = ("feeder", "house_input")
-METER_ROLES = (*GROUP_ROLES, "subscriber")
-PHASES = ("A", "B", "C")
 USER_ROLES = ("admin", "operator", "viewer")
-#: ids become parts of a materialised path joined by "/", and appear in URLs
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-
-
-@dataclass(frozen=True, slots=True)
-class GridNode:
-    id: str
-    parent_id: str | None
-    level: str
-    name: str
-    #: the DR group (OpenADR target) the VENs below this node carry, if any
-    target: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GridMeter:
-    id: str
-    node_id: str
-    role: str
-    phase: str | None
-    #: the meter's readings are the VTN's readings of (ven_id, resource_name, electricity)
-    ven_id: str
-    resource_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredNode:
-    """A node as stored: with its materialised path ("r/c/d/") and depth from its root."""
-
-    id: str
-    parent_id: str | None
-    level: str
-    name: str
-    target: str | None
-    path: str
-    depth: int
 
 
 @dataclass(frozen=True, slots=True)

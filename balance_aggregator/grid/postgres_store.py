@@ -7,10 +7,20 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from .hierarchy_io import HierarchyError, check_meters, place_nodes
-from .model import BalanceRow, GridMeter, GridNode, MeterReading, OperatorUser, StoredNode
+from balance_grid.hierarchy import (
+    GridMeter,
+    GridNode,
+    HierarchyError,
+    StoredNode,
+    check_meters,
+    place_nodes,
+)
+
+from .model import BalanceRow, MeterReading, OperatorUser
 from .sql import (
     BALANCE_SQL,
+    LEAF_DELETE,
+    LEAF_INSERT,
     METER_READINGS_SQL,
     REFRESH_ROLLUP_NODE,
     ROLLUP_DELETE,
@@ -23,6 +33,10 @@ if TYPE_CHECKING:
     from balance_aggregator.storage.postgres import PostgresStorage
 
 _PREFIX = "substr(path, 1, length($1::text)) = $1::text"
+# Moving meters (an import, a deletion) or rebuilding sums waits for ingest in flight and holds
+# new ingest back until it commits: the leaf-sum triggers of both then see each other's rows, so a
+# reading is never summed into a house its meter has just left. Imports are rare, ingest retries.
+_HOLD_READINGS = "LOCK TABLE reading IN SHARE MODE"
 
 
 def _node(row: asyncpg.Record) -> StoredNode:
@@ -51,6 +65,7 @@ class PostgresGridStore(GridStore):
         self, nodes: Sequence[GridNode], meters: Sequence[GridMeter]
     ) -> tuple[int, int]:
         async with self._storage.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_HOLD_READINGS)
             in_file = {n.id for n in nodes}
             wanted = {n.parent_id for n in nodes if n.parent_id} | in_file
             wanted |= {m.node_id for m in meters}
@@ -148,8 +163,39 @@ class PostgresGridStore(GridStore):
         )
         return [_meter(r) for r in rows]
 
+    async def list_children(self, parent_id: str | None, *, flats: bool = True) -> list[StoredNode]:
+        extra = "" if flats else " AND level <> 'flat'"
+        if parent_id is None:
+            rows = await self._storage.pool.fetch(
+                f"SELECT {NODE_COLUMNS} FROM grid_node WHERE parent_id IS NULL{extra}"
+                " ORDER BY name, id"
+            )
+        else:
+            rows = await self._storage.pool.fetch(
+                f"SELECT {NODE_COLUMNS} FROM grid_node WHERE parent_id = $1{extra}"
+                " ORDER BY name, id",
+                parent_id,
+            )
+        return [_node(r) for r in rows]
+
+    async def count_children(self, node_ids: Sequence[str]) -> dict[str, int]:
+        rows = await self._storage.pool.fetch(
+            "SELECT parent_id, count(*) FROM grid_node WHERE parent_id = ANY($1::text[])"
+            " AND level <> 'flat' GROUP BY parent_id",
+            list(node_ids),
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def list_meters_at(self, node_id: str) -> list[GridMeter]:
+        rows = await self._storage.pool.fetch(
+            f"SELECT {METER_COLUMNS} FROM grid_meter WHERE node_id = $1 ORDER BY id", node_id
+        )
+        return [_meter(r) for r in rows]
+
     async def delete_node(self, node_id: str) -> bool:
-        status = await self._storage.pool.execute("DELETE FROM grid_node WHERE id = $1", node_id)
+        async with self._storage.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_HOLD_READINGS)
+            status = await conn.execute("DELETE FROM grid_node WHERE id = $1", node_id)
         return not status.endswith(" 0")
 
     async def balance(
@@ -174,6 +220,14 @@ class PostgresGridStore(GridStore):
             status = await conn.execute(
                 "INSERT INTO grid_balance_hour SELECT * FROM grid_rollup_out"
             )
+            return int(status.rsplit(" ", 1)[1])
+
+    async def rebuild_leaf_sums(self, start: int, end: int) -> int:
+        async with self._storage.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_HOLD_READINGS)
+            await conn.execute(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'; SET LOCAL jit = off")
+            await conn.execute(LEAF_DELETE, start, end)
+            status = await conn.execute(LEAF_INSERT, start, end)
             return int(status.rsplit(" ", 1)[1])
 
     async def stored_balance(self, node_id: str, start: int, end: int) -> list[BalanceRow]:

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import re
 
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def for_sqlite(sql: str) -> str:
+    """PostgreSQL's ``$n`` as SQLite's ``?n``; BIGINT casts are harmless there."""
+    return _PARAM.sub(r"?\1", sql)
+
+
 _MIGRATION = """
 CREATE TABLE grid_node (
     id TEXT PRIMARY KEY,
@@ -69,9 +77,10 @@ SQLITE_MIGRATION = _MIGRATION.format(pattern_ops="", real="REAL")
 # $1 path prefix of the subtree ('' for all), $2 only this node (NULL for every node of it),
 # $3/$4 [start, end) in epoch seconds.
 #
-# Why it is fast on millions of meters: readings are aggregated once, straight to the meter's
-# house (a flat's parent), so the big join produces (houses x hours) rows; only those few rows are
-# fanned out to the ancestors, over a closure of the non-flat nodes built by a recursive CTE.
+# Why it is fast on millions of meters: it never reads a reading. Every meter's readings are summed
+# at ingest into its rollup node (a flat's house) per hour -- grid_leaf_hour, (houses x hours) rows
+# -- and only those few rows are fanned out to the ancestors, over a closure of the non-flat nodes
+# built by a recursive CTE.
 _BALANCE = """
 WITH RECURSIVE
 scope AS (
@@ -92,15 +101,10 @@ gdepth AS (
                                    THEN a.anc_depth END), -1) AS nga
     FROM gnode g JOIN anc a ON a.node_id = g.id GROUP BY g.id
 ),
+-- the readings already summed per rollup node and hour, kept current at ingest (LEAF_MIGRATION)
 leaf AS (
-    SELECT gm.rnode, gm.is_input, r.hour, sum(r.value) AS kwh, count(*) AS n
-    -- the meters again, not the gmeter CTE: a CTE scan hides their count from the planner and
-    -- cannot be read by parallel workers
-    FROM reading r JOIN (
-{gmeter}
-    ) gm ON gm.mid = r.meter_id
-    WHERE r.hour >= CAST($3 AS BIGINT) AND r.hour < CAST($4 AS BIGINT)
-    GROUP BY gm.rnode, gm.is_input, r.hour
+    SELECT l.rnode, l.is_input, l.hour, l.kwh, l.n FROM grid_leaf_hour l
+    WHERE l.hour >= CAST($3 AS BIGINT) AND l.hour < CAST($4 AS BIGINT) AND l.n > 0{leaf_scope}
 ),
 expected AS (SELECT rnode, is_input, count(*) AS n FROM gmeter GROUP BY rnode, is_input),
 -- which (leaf node, ancestor) pairs count: every subscriber; a group meter only for ancestors
@@ -139,6 +143,7 @@ _GMETER = """
     FROM grid_meter gm{meter_scope}"""
 _SCOPED = _BALANCE.format(
     node_scope=" AND substr(path, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
+    leaf_scope=" AND l.rnode IN (SELECT id FROM scope)",
     gmeter=_GMETER.format(
         meter_scope=" JOIN grid_node n ON n.id = gm.node_id"
         " WHERE substr(n.path, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)"
@@ -146,7 +151,7 @@ _SCOPED = _BALANCE.format(
 )
 # $1 is unused there but kept, so both statements take the same parameters
 _WHOLE = _BALANCE.format(
-    node_scope=" AND CAST($1 AS TEXT) = ''", gmeter=_GMETER.format(meter_scope="")
+    node_scope=" AND CAST($1 AS TEXT) = ''", leaf_scope="", gmeter=_GMETER.format(meter_scope="")
 )
 BALANCE_SQL = _SCOPED + " ORDER BY u.node_id, u.hour"
 ROLLUP_DELETE = "DELETE FROM grid_balance_hour WHERE hour >= $1 AND hour < $2"
@@ -158,6 +163,173 @@ ROLLUP_INSERT = (
 #: a roll-up is an analytics job: room to hash two million meters without spilling to disk
 ROLLUP_WORK_MEM = "512MB"
 
+# --- leaf sums: grid_leaf_hour ------------------------------------------------------------------
+# Each (rollup node, input or subscriber side, hour) holds the sum and the count of its meters'
+# readings. Triggers keep it exact whatever changes: a reading inserted, corrected or deleted; a
+# meter placed, moved to another house, given another role or removed (a node's cascade too). A
+# meter whose rollup_node is still '' (between an import's insert and its refresh) counts nowhere.
+# Rows may fall to n = 0 when meters leave; readers skip them.
+_LEAF_TABLE = """
+CREATE TABLE grid_leaf_hour (
+    rnode TEXT NOT NULL,
+    is_input BOOLEAN NOT NULL,
+    hour BIGINT NOT NULL,
+    kwh {real} NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (rnode, is_input, hour)
+);
+-- the whole roll-up reads a day of every node, a scoped balance its own nodes by the key
+CREATE INDEX grid_leaf_hour_hour ON grid_leaf_hour (hour)"""
+
+#: sums of readings per (rollup node, side, hour) in [$1, $2): the rebuild and the backfill
+LEAF_FROM_READINGS = """
+SELECT gm.rollup_node, gm.role <> 'subscriber', r.hour, sum(r.value), count(*)
+FROM reading r JOIN grid_meter gm ON gm.meter_ref = r.meter_id
+WHERE gm.rollup_node <> '' AND r.hour >= CAST($1 AS BIGINT) AND r.hour < CAST($2 AS BIGINT)
+GROUP BY gm.rollup_node, gm.role <> 'subscriber', r.hour
+"""
+LEAF_DELETE = "DELETE FROM grid_leaf_hour WHERE hour >= $1 AND hour < $2"
+LEAF_INSERT = "INSERT INTO grid_leaf_hour (rnode, is_input, hour, kwh, n) " + LEAF_FROM_READINGS
+#: the whole range of BIGINT epoch seconds, for a rebuild of everything
+ALL_HOURS = (-(2**62), 2**62)
+
+# one upsert adds signed (kwh, n) deltas, grouped so each key is touched once, in key order so
+# two concurrent writers lock rows in the same order
+_ADD = """
+INSERT INTO grid_leaf_hour AS l (rnode, is_input, hour, kwh, n)
+SELECT rnode, is_input, hour, sum(kwh), sum(n) FROM ({deltas}) d
+GROUP BY rnode, is_input, hour ORDER BY rnode, is_input, hour
+ON CONFLICT (rnode, is_input, hour)
+DO UPDATE SET kwh = l.kwh + excluded.kwh, n = l.n + excluded.n"""
+
+# PostgreSQL: statement triggers with transition tables, so a COPY of a million readings is one
+# set-based upsert, not a million row triggers
+_PG_LEAF_FUNCTIONS = {
+    "reading_added": """
+    SELECT gm.rollup_node AS rnode, gm.role <> 'subscriber' AS is_input, r.hour,
+           r.value AS kwh, 1 AS n
+    FROM leaf_new r JOIN grid_meter gm ON gm.meter_ref = r.meter_id WHERE gm.rollup_node <> ''""",
+    "reading_changed": """
+    SELECT gm.rollup_node AS rnode, gm.role <> 'subscriber' AS is_input, r.hour,
+           r.value - o.value AS kwh, 0 AS n
+    FROM leaf_new r JOIN leaf_old o ON o.meter_id = r.meter_id AND o.hour = r.hour
+    JOIN grid_meter gm ON gm.meter_ref = r.meter_id WHERE gm.rollup_node <> ''""",
+    "reading_removed": """
+    SELECT gm.rollup_node AS rnode, gm.role <> 'subscriber' AS is_input, o.hour,
+           -o.value AS kwh, -1 AS n
+    FROM leaf_old o JOIN grid_meter gm ON gm.meter_ref = o.meter_id WHERE gm.rollup_node <> ''""",
+    "meter_added": """
+    SELECT m.rollup_node AS rnode, m.role <> 'subscriber' AS is_input, r.hour,
+           r.value AS kwh, 1 AS n
+    FROM leaf_new m JOIN reading r ON r.meter_id = m.meter_ref WHERE m.rollup_node <> ''""",
+    # a meter moved, re-roled or pointed at other readings: out of the old place, into the new
+    "meter_changed": """
+    SELECT o.rollup_node AS rnode, o.role <> 'subscriber' AS is_input, r.hour,
+           -r.value AS kwh, -1 AS n
+    FROM leaf_old o JOIN leaf_new m ON m.id = o.id JOIN reading r ON r.meter_id = o.meter_ref
+    WHERE o.rollup_node <> '' AND (o.rollup_node, o.role <> 'subscriber', o.meter_ref)
+        IS DISTINCT FROM (m.rollup_node, m.role <> 'subscriber', m.meter_ref)
+    UNION ALL
+    SELECT m.rollup_node, m.role <> 'subscriber', r.hour, r.value, 1
+    FROM leaf_old o JOIN leaf_new m ON m.id = o.id JOIN reading r ON r.meter_id = m.meter_ref
+    WHERE m.rollup_node <> '' AND (o.rollup_node, o.role <> 'subscriber', o.meter_ref)
+        IS DISTINCT FROM (m.rollup_node, m.role <> 'subscriber', m.meter_ref)""",
+    "meter_removed": """
+    SELECT o.rollup_node AS rnode, o.role <> 'subscriber' AS is_input, r.hour,
+           -r.value AS kwh, -1 AS n
+    FROM leaf_old o JOIN reading r ON r.meter_id = o.meter_ref WHERE o.rollup_node <> ''""",
+}
+# (function, table, event, transition tables)
+_PG_LEAF_TRIGGERS = (
+    ("reading_added", "reading", "INSERT", "NEW TABLE AS leaf_new"),
+    ("reading_changed", "reading", "UPDATE", "OLD TABLE AS leaf_old NEW TABLE AS leaf_new"),
+    ("reading_removed", "reading", "DELETE", "OLD TABLE AS leaf_old"),
+    ("meter_added", "grid_meter", "INSERT", "NEW TABLE AS leaf_new"),
+    ("meter_changed", "grid_meter", "UPDATE", "OLD TABLE AS leaf_old NEW TABLE AS leaf_new"),
+    ("meter_removed", "grid_meter", "DELETE", "OLD TABLE AS leaf_old"),
+)
+# An upload of a few thousand readings should find their meters by the meter_ref index; the
+# planner, seeing millions of grid meters, may rather hash them all. OFFSET 0 keeps the lookup a
+# parameterised index scan per reading. A bulk load (above FEW_READINGS) keeps the hash join,
+# which is right for millions of readings.
+_METER_JOIN = "JOIN grid_meter gm ON gm.meter_ref = r.meter_id"
+_METER_LOOKUP = (
+    "CROSS JOIN LATERAL (SELECT g.rollup_node, g.role FROM grid_meter g"
+    " WHERE g.meter_ref = r.meter_id OFFSET 0) gm"
+)
+FEW_READINGS = 20_000
+
+
+def _pg_leaf_body(deltas: str) -> str:
+    if _METER_JOIN not in deltas:
+        return f"{_ADD.format(deltas=deltas)};"
+    few = _ADD.format(deltas=deltas.replace(_METER_JOIN, _METER_LOOKUP))
+    return (
+        f" IF (SELECT count(*) FROM leaf_new) <= {FEW_READINGS} THEN{few};"
+        f" ELSE{_ADD.format(deltas=deltas)}; END IF;"
+    )
+
+
+POSTGRES_LEAF_MIGRATION = ";\n".join(
+    [_LEAF_TABLE.format(real="double precision")]
+    + [
+        # JIT compiling these small statements cost ~150 ms per upload, ten times their work
+        f"CREATE FUNCTION grid_leaf_{name}() RETURNS trigger LANGUAGE plpgsql SET jit = off"
+        f" AS $fn$ BEGIN"
+        f"{_pg_leaf_body(deltas)} RETURN NULL; END $fn$"
+        for name, deltas in _PG_LEAF_FUNCTIONS.items()
+    ]
+    + [
+        f"CREATE TRIGGER grid_leaf_{name} AFTER {event} ON {table} REFERENCING {tables}"
+        f" FOR EACH STATEMENT EXECUTE FUNCTION grid_leaf_{name}()"
+        for name, table, event, tables in _PG_LEAF_TRIGGERS
+    ]
+    + [LEAF_INSERT.replace("$1", str(ALL_HOURS[0])).replace("$2", str(ALL_HOURS[1]))]
+)
+
+# SQLite: row triggers (it has no transition tables); the same deltas, one row at a time
+_SQLITE_LEAF_TRIGGERS = {
+    "reading_added AFTER INSERT ON reading": """
+    SELECT rollup_node AS rnode, role <> 'subscriber' AS is_input, NEW.hour AS hour,
+           NEW.value AS kwh, 1 AS n
+    FROM grid_meter WHERE meter_ref = NEW.meter_id AND rollup_node <> ''""",
+    "reading_changed AFTER UPDATE OF value ON reading": """
+    SELECT rollup_node AS rnode, role <> 'subscriber' AS is_input, NEW.hour AS hour,
+           NEW.value - OLD.value AS kwh, 0 AS n
+    FROM grid_meter WHERE meter_ref = NEW.meter_id AND rollup_node <> ''""",
+    "reading_removed AFTER DELETE ON reading": """
+    SELECT rollup_node AS rnode, role <> 'subscriber' AS is_input, OLD.hour AS hour,
+           -OLD.value AS kwh, -1 AS n
+    FROM grid_meter WHERE meter_ref = OLD.meter_id AND rollup_node <> ''""",
+    "meter_added AFTER INSERT ON grid_meter": """
+    SELECT NEW.rollup_node AS rnode, NEW.role <> 'subscriber' AS is_input, hour,
+           value AS kwh, 1 AS n
+    FROM reading WHERE meter_id = NEW.meter_ref AND NEW.rollup_node <> ''""",
+    "meter_changed AFTER UPDATE ON grid_meter": """
+    SELECT OLD.rollup_node AS rnode, OLD.role <> 'subscriber' AS is_input, hour,
+           -value AS kwh, -1 AS n
+    FROM reading WHERE meter_id = OLD.meter_ref AND OLD.rollup_node <> ''
+        AND (OLD.rollup_node, OLD.role <> 'subscriber', OLD.meter_ref)
+        IS NOT (NEW.rollup_node, NEW.role <> 'subscriber', NEW.meter_ref)
+    UNION ALL
+    SELECT NEW.rollup_node, NEW.role <> 'subscriber', hour, value, 1
+    FROM reading WHERE meter_id = NEW.meter_ref AND NEW.rollup_node <> ''
+        AND (OLD.rollup_node, OLD.role <> 'subscriber', OLD.meter_ref)
+        IS NOT (NEW.rollup_node, NEW.role <> 'subscriber', NEW.meter_ref)""",
+    "meter_removed AFTER DELETE ON grid_meter": """
+    SELECT OLD.rollup_node AS rnode, OLD.role <> 'subscriber' AS is_input, hour,
+           -value AS kwh, -1 AS n
+    FROM reading WHERE meter_id = OLD.meter_ref AND OLD.rollup_node <> ''""",
+}
+SQLITE_LEAF_MIGRATION = ";\n".join(
+    [_LEAF_TABLE.format(real="REAL")]
+    + [
+        f"CREATE TRIGGER grid_leaf_{head} BEGIN{_ADD.format(deltas=deltas)}; END"
+        for head, deltas in _SQLITE_LEAF_TRIGGERS.items()
+    ]
+    + [for_sqlite(LEAF_INSERT).replace("?1", str(ALL_HOURS[0])).replace("?2", str(ALL_HOURS[1]))]
+)
+
 METER_READINGS_SQL = """
 SELECT gm.id, r.hour, r.value
 FROM grid_meter gm
@@ -167,14 +339,6 @@ WHERE substr(n.path, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)
     AND r.hour >= CAST($2 AS BIGINT) AND r.hour < CAST($3 AS BIGINT)
 ORDER BY gm.id, r.hour
 """
-
-_PARAM = re.compile(r"\$(\d+)")
-
-
-def for_sqlite(sql: str) -> str:
-    """PostgreSQL's ``$n`` as SQLite's ``?n``; BIGINT casts are harmless there."""
-    return _PARAM.sub(r"?\1", sql)
-
 
 #: a meter's rollup node follows its node (a flat's house); run after every import
 REFRESH_ROLLUP_NODE = """

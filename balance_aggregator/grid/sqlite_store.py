@@ -6,10 +6,20 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .hierarchy_io import HierarchyError, check_meters, place_nodes
-from .model import BalanceRow, GridMeter, GridNode, MeterReading, OperatorUser, StoredNode
+from balance_grid.hierarchy import (
+    GridMeter,
+    GridNode,
+    HierarchyError,
+    StoredNode,
+    check_meters,
+    place_nodes,
+)
+
+from .model import BalanceRow, MeterReading, OperatorUser
 from .sql import (
     BALANCE_SQL,
+    LEAF_DELETE,
+    LEAF_INSERT,
     METER_READINGS_SQL,
     REFRESH_ROLLUP_NODE,
     ROLLUP_DELETE,
@@ -157,6 +167,48 @@ class SqliteGridStore(GridStore):
 
         return await self._storage.run(work)
 
+    async def list_children(self, parent_id: str | None, *, flats: bool = True) -> list[StoredNode]:
+        extra = "" if flats else " AND level <> 'flat'"
+        where = "parent_id IS NULL" if parent_id is None else "parent_id = ?"
+        args = () if parent_id is None else (parent_id,)
+
+        def work(db: sqlite3.Connection) -> list[StoredNode]:
+            rows = db.execute(
+                f"SELECT {NODE_COLUMNS} FROM grid_node WHERE {where}{extra} ORDER BY name, id",
+                args,
+            )
+            return [_node(r) for r in rows]
+
+        return await self._storage.run(work)
+
+    async def count_children(self, node_ids: Sequence[str]) -> dict[str, int]:
+        listed = sorted(set(node_ids))
+
+        def work(db: sqlite3.Connection) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for i in range(0, len(listed), 500):
+                chunk = listed[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in db.execute(
+                    f"SELECT parent_id, count(*) FROM grid_node WHERE parent_id IN ({marks})"
+                    " AND level <> 'flat' GROUP BY parent_id",
+                    chunk,
+                ):
+                    counts[str(row[0])] = int(row[1])
+            return counts
+
+        return await self._storage.run(work)
+
+    async def list_meters_at(self, node_id: str) -> list[GridMeter]:
+        def work(db: sqlite3.Connection) -> list[GridMeter]:
+            rows = db.execute(
+                f"SELECT {METER_COLUMNS} FROM grid_meter WHERE node_id = ? ORDER BY id",
+                (node_id,),
+            )
+            return [_meter(r) for r in rows]
+
+        return await self._storage.run(work)
+
     async def delete_node(self, node_id: str) -> bool:
         def body(db: sqlite3.Connection) -> bool:
             return db.execute("DELETE FROM grid_node WHERE id = ?", (node_id,)).rowcount > 0
@@ -178,6 +230,13 @@ class SqliteGridStore(GridStore):
         def body(db: sqlite3.Connection) -> int:
             db.execute(for_sqlite(ROLLUP_DELETE), (start, end))
             return db.execute(for_sqlite(ROLLUP_INSERT), ("", None, start, end)).rowcount
+
+        return await self._storage.run_tx(body)
+
+    async def rebuild_leaf_sums(self, start: int, end: int) -> int:
+        def body(db: sqlite3.Connection) -> int:
+            db.execute(for_sqlite(LEAF_DELETE), (start, end))
+            return db.execute(for_sqlite(LEAF_INSERT), (start, end)).rowcount
 
         return await self._storage.run_tx(body)
 

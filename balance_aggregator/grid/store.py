@@ -5,7 +5,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from .model import BalanceRow, GridMeter, GridNode, MeterReading, OperatorUser, StoredNode
+from balance_grid.hierarchy import GridMeter, GridNode, StoredNode
+
+from .model import BalanceRow, MeterReading, OperatorUser
 
 NODE_COLUMNS = "id, parent_id, level, name, target, path, depth"
 METER_COLUMNS = "id, node_id, role, phase, ven_id, resource_name"
@@ -34,6 +36,20 @@ class GridStore(abc.ABC):
         """Meters on the nodes of a subtree, by id."""
 
     @abc.abstractmethod
+    async def list_children(self, parent_id: str | None, *, flats: bool = True) -> list[StoredNode]:
+        """The nodes right below ``parent_id`` (the roots for None), by name: one level of a
+        tree that may hold millions of flats, read by the parent index alone."""
+
+    @abc.abstractmethod
+    async def count_children(self, node_ids: Sequence[str]) -> dict[str, int]:
+        """How many non-flat children each node has (absent: none), so a tree can show which
+        nodes open further without reading their subtrees."""
+
+    @abc.abstractmethod
+    async def list_meters_at(self, node_id: str) -> list[GridMeter]:
+        """Meters on this node itself, by id."""
+
+    @abc.abstractmethod
     async def delete_node(self, node_id: str) -> bool:
         """Remove a node with its subtree and their meters."""
 
@@ -46,6 +62,13 @@ class GridStore(abc.ABC):
     @abc.abstractmethod
     async def rollup(self, start: int, end: int) -> int:
         """Materialise every node's hourly balance of [start, end) into grid_balance_hour."""
+
+    @abc.abstractmethod
+    async def rebuild_leaf_sums(self, start: int, end: int) -> int:
+        """Recompute the per-house hourly sums of [start, end) from the readings themselves.
+
+        Triggers keep them exact; this is the repair after readings were written behind the
+        database's back (a restored partition, a bulk load with triggers disabled)."""
 
     @abc.abstractmethod
     async def stored_balance(self, node_id: str, start: int, end: int) -> list[BalanceRow]: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,30 +20,34 @@ from aiohttp import web
 from balance_aggregator.api import Problem, TokenBucket
 from balance_aggregator.auth import BL_SCOPES, Principal
 from balance_aggregator.grid import analysis
-from balance_aggregator.grid.hierarchy_io import (
+from balance_aggregator.grid.store import GridStore
+from balance_aggregator.models import parse_datetime
+from balance_aggregator.storage import ObjectQuery, StoredObject
+from balance_grid.hierarchy import (
+    GridMeter,
     HierarchyError,
+    StoredNode,
     parse_csv,
     parse_json,
     to_csv,
     to_json,
 )
-from balance_aggregator.grid.model import GridMeter, StoredNode
-from balance_aggregator.grid.store import GridStore
-from balance_aggregator.models import parse_datetime
-from balance_aggregator.storage import ObjectQuery, StoredObject
 
 from .auth import (
     COOKIE,
     Operator,
     SessionError,
     SessionSigner,
+    UserError,
     hash_password,
+    save_user,
     verify_password,
 )
 
 if TYPE_CHECKING:
     from balance_aggregator.api import Vtn
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 PREFIX = "/operator/api"
 DR_PROGRAM = "balance-operator-dr"
@@ -121,6 +126,9 @@ class OperatorApi:
         r.add_post(PREFIX + "/nodes/{id}/events", self.create_event)
         r.add_delete(PREFIX + "/events/{id}", self.cancel_event)
         r.add_get(PREFIX + "/alarms", self.alarms)
+        r.add_get(PREFIX + "/users", self.users)
+        r.add_post(PREFIX + "/users", self.put_user)
+        r.add_delete(PREFIX + "/users/{name}", self.delete_user)
 
     # --- sessions -----------------------------------------------------------------------------
     async def _sessions(self) -> SessionSigner:
@@ -230,15 +238,27 @@ class OperatorApi:
 
     # --- hierarchy ----------------------------------------------------------------------------
     async def tree(self, request: web.Request) -> web.Response:
+        """One level of the group tree: the scope's roots, or ``?parent=``'s non-flat children.
+
+        The page opens it a level at a time: a region of 40,000 houses is never sent whole."""
         op = await self._operator(request)
-        nodes = await self.grid.list_nodes(op.path_prefix, flats=False)
-        return web.json_response({"nodes": [_node_json(n) for n in nodes]})
+        if "parent" in request.query:
+            parent = await self._node(op, request.query["parent"])
+            nodes = await self.grid.list_children(parent.id, flats=False)
+        elif op.scope is not None:
+            nodes = [op.scope]
+        else:
+            nodes = await self.grid.list_children(None, flats=False)
+        counts = await self.grid.count_children([n.id for n in nodes])
+        return web.json_response(
+            {"nodes": [_node_json(n) | {"children": counts.get(n.id, 0)} for n in nodes]}
+        )
 
     async def node(self, request: web.Request) -> web.Response:
         op = await self._operator(request)
         node = await self._node(op, request.match_info["id"])
-        children = [n for n in await self.grid.list_nodes(node.path) if n.parent_id == node.id]
-        meters = [m for m in await self.grid.list_meters(node.path) if m.node_id == node.id]
+        children = await self.grid.list_children(node.id)
+        meters = await self.grid.list_meters_at(node.id)
         return web.json_response(
             {
                 "node": _node_json(node),
@@ -370,7 +390,9 @@ class OperatorApi:
         root = await self._node(op, request.query["node"]) if "node" in request.query else op.scope
         prefix = "" if root is None else root.path
         rows = await self.grid.balance(prefix, None, start, end)
-        names = {n.id: n.name for n in await self.grid.list_nodes(prefix, flats=False)}
+        nodes = await self.grid.list_nodes(prefix, flats=False)
+        names = {n.id: n.name for n in nodes}
+        paths = {n.id: n.path for n in nodes}
         found = analysis.alarms(rows, start, end)
         kind, severity = request.query.get("kind"), request.query.get("severity")
         found = [
@@ -378,7 +400,64 @@ class OperatorApi:
             for a in found
             if (kind is None or a.kind == kind) and (severity is None or a.severity == severity)
         ]
-        return web.json_response({"alarms": [a.as_json(names) for a in found[:500]]})
+        # the path lets the page mark an alarm on the nearest group it has open
+        return web.json_response(
+            {"alarms": [a.as_json(names) | {"path": paths.get(a.node_id)} for a in found[:500]]}
+        )
+
+    # --- users ------------------------------------------------------------------------------
+    async def _grid_admin(self, request: web.Request, *, write: bool = False) -> Operator:
+        op = await self._operator(request, write=write)
+        # a scoped admin could otherwise hand out a wider scope than their own
+        if not op.is_admin or op.scope is not None:
+            raise Problem(403, "Forbidden", "only an admin of the whole grid manages users")
+        return op
+
+    async def users(self, request: web.Request) -> web.Response:
+        await self._grid_admin(request)
+        return web.json_response(
+            {
+                "users": [
+                    {"username": u.username, "role": u.role, "scope": u.scope_node_id}
+                    for u in await self.grid.list_users()
+                ]
+            }
+        )
+
+    async def put_user(self, request: web.Request) -> web.Response:
+        op = await self._grid_admin(request, write=True)
+        body = await self._body(request)
+        username, role = body.get("username"), body.get("role")
+        scope, password = body.get("scope") or None, body.get("password") or None
+        if not all(isinstance(v, str | None) for v in (username, role, scope, password)):
+            raise Problem(400, "Bad Request", "username, role, scope and password are strings")
+        if username == op.user.username and (role != "admin" or scope is not None):
+            raise Problem(409, "Conflict", "you cannot take away your own admin rights")
+        try:
+            user, password = await save_user(
+                self.grid, str(username or ""), str(role or ""), scope, password
+            )
+        except UserError as err:
+            raise Problem(400, "Bad Request", str(err)) from err
+        log.info("operator %s saved user %s (%s)", op.user.username, user.username, user.role)
+        return web.json_response(
+            {
+                "username": user.username,
+                "role": user.role,
+                "scope": user.scope_node_id,
+                "password": password,
+            }
+        )
+
+    async def delete_user(self, request: web.Request) -> web.Response:
+        op = await self._grid_admin(request, write=True)
+        name = request.match_info["name"]
+        if name == op.user.username:
+            raise Problem(409, "Conflict", "you cannot delete yourself")
+        if not await self.grid.delete_user(name):
+            raise Problem(404, "Not Found", f"user {name} not found")
+        log.info("operator %s deleted user %s", op.user.username, name)
+        return web.json_response({"deleted": name})
 
     # --- DR console ---------------------------------------------------------------------------
     @staticmethod

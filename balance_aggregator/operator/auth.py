@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from typing import Any
 
 import jwt
 
-from balance_aggregator.grid.model import OperatorUser, StoredNode
+from balance_aggregator.grid.model import USER_ROLES, OperatorUser
+from balance_aggregator.grid.store import GridStore
+from balance_grid.hierarchy import StoredNode
 
 COOKIE = "balance_operator"
 SESSION_TTL_S = 8 * 3600
@@ -51,6 +54,33 @@ def verify_password(password: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(actual, base64.b64decode(digest))
+
+
+#: usernames appear in audit entries ("operator:<name>") and URLs
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+
+class UserError(ValueError):
+    """A login that cannot be created as asked; the message says why."""
+
+
+async def save_user(
+    grid: GridStore, username: str, role: str, scope: str | None, password: str | None
+) -> tuple[OperatorUser, str]:
+    """Create or re-key a login (the CLI's user-add and the admin page's form); returns the user
+    and its password -- a new random one when none is given, shown once and never stored."""
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise UserError("a username is 1-64 letters, digits and _ . @ -, starting alphanumeric")
+    if role not in USER_ROLES:
+        raise UserError(f"role must be one of {', '.join(USER_ROLES)}")
+    password = password or secrets.token_urlsafe(12)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if scope is not None and await grid.get_node(scope) is None:
+        raise UserError(f"scope node {scope} does not exist")
+    user = OperatorUser(username, hash_password(password), role, scope, time.time())
+    await grid.put_user(user)
+    return user, password
 
 
 class SessionError(Exception):

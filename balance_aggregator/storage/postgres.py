@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from balance_aggregator.grid.postgres_store import PostgresGridStore
-from balance_aggregator.grid.sql import POSTGRES_MIGRATION
+from balance_aggregator.grid.sql import POSTGRES_LEAF_MIGRATION, POSTGRES_MIGRATION
 
 from .base import (
     AuditEntry,
@@ -113,6 +113,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (2, POSTGRES_MIGRATION),
+    (3, POSTGRES_LEAF_MIGRATION),
 ]
 
 _OBJECT_COLUMNS = (

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from balance_aggregator.grid.sql import SQLITE_MIGRATION
+from balance_aggregator.grid.sql import SQLITE_LEAF_MIGRATION, SQLITE_MIGRATION
 from balance_aggregator.grid.sqlite_store import SqliteGridStore
 
 from .base import (
@@ -112,7 +112,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (2, SQLITE_MIGRATION),
+    (3, SQLITE_LEAF_MIGRATION),
 ]
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements; a trigger's body keeps its inner semicolons."""
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending)
+            pending = ""
+    if pending.strip(" \n;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {pending[:80]!r}")
+    return statements
+
 
 _OBJECT_COLUMNS = (
     "kind, id, created_at, modified_at, client_id, unique_name, program_id, event_id, ven_id, "
@@ -220,9 +237,8 @@ class SqliteStorage(Storage):
             for version, sql in MIGRATIONS:
                 if version in done:
                     continue
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in _statements(sql):
+                    db.execute(statement)
                 db.execute("INSERT INTO schema_migration (version) VALUES (?)", (version,))
             db.execute("COMMIT")
         except BaseException:
@@ -565,8 +581,8 @@ class SqliteStorage(Storage):
                 "SELECT id FROM meter WHERE ven_id = ? AND resource_name = ? AND kind = ?", key
             ).fetchone()
             ids[key] = int(row[0])
-        before = db.total_changes
-        db.executemany(
+        # the cursor's rowcount, not total_changes: the grid's triggers change rows too
+        cursor = db.executemany(
             "INSERT INTO reading (meter_id, hour, value, report_id) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (meter_id, hour) DO UPDATE SET value = excluded.value,"
             " report_id = excluded.report_id WHERE reading.value IS NOT excluded.value",
@@ -575,7 +591,7 @@ class SqliteStorage(Storage):
                 for r in rows
             ],
         )
-        return db.total_changes - before
+        return cursor.rowcount
 
     async def ingest_readings(self, rows: Sequence[ReadingRow]) -> int:
         def work(db: sqlite3.Connection) -> int:

@@ -8,10 +8,10 @@ from typing import Any
 
 import aiohttp
 
-from balance_aggregator.grid.hierarchy_io import parse_csv
 from balance_aggregator.grid.model import OperatorUser
 from balance_aggregator.operator.auth import hash_password
 from balance_aggregator.storage import ReadingRow, Storage
+from balance_grid.hierarchy import parse_csv
 
 from .test_grid_storage import H0, NETWORK, VALUES, VENS
 

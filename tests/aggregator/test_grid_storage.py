@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from balance_aggregator.grid.hierarchy_io import HierarchyError, parse_csv
-from balance_aggregator.grid.model import GridNode, OperatorUser
+from balance_aggregator.grid.model import OperatorUser
 from balance_aggregator.storage import ReadingRow, Storage
+from balance_grid.hierarchy import GridNode, HierarchyError, parse_csv
 
 H0 = 1767225600  # 2026-01-01T00:00Z
 NETWORK = """kind,id,parent,level,name,target,role,phase,ven_id,resource_name

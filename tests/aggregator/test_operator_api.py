@@ -1,4 +1,4 @@
-"""The operator API on both databases: logins, roles, scopes, CSRF, balances, DR, imports."""
+"""The operator API on both databases: logins, roles, scopes, CSRF, balances, DR, imports, users."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from balance_aggregator.grid.model import OperatorUser
+from balance_aggregator.operator.auth import hash_password
+
 from .conftest import RunningVtn
-from .operator_helpers import Browser, browser, seed_network
+from .operator_helpers import PASSWORD, Browser, browser, seed_network
 from .test_grid_storage import H0
 
 WINDOW = {
@@ -48,6 +51,12 @@ async def test_login_and_session(web: tuple[RunningVtn, list[Browser]]) -> None:
     admin = await _as(web, "admin")
     status, me = await admin.call("GET", "/operator/api/me")
     assert status == 200 and me["role"] == "admin" and me["scope"] is None
+    status, tree = await admin.call("GET", "/operator/api/tree")
+    assert status == 200 and [(n["id"], n["children"]) for n in tree["nodes"]] == [("r1", 2)]
+    # a node's page lists its own children and meters, flats included, not its whole subtree
+    status, house = await admin.call("GET", "/operator/api/nodes/h1")
+    assert [c["id"] for c in house["children"]] == ["f1", "f2"]
+    assert [m["id"] for m in house["meters"]] == ["h1in"]
     # the page itself and the vendored chart library are served without a login
     status, page = await anon.call("GET", "/ui/")
     assert status == 200 and "uPlot.iife.min.js" in page
@@ -69,8 +78,12 @@ async def test_login_and_session(web: tuple[RunningVtn, list[Browser]]) -> None:
 
 async def test_a_viewer_sees_only_their_district(web: tuple[RunningVtn, list[Browser]]) -> None:
     viewer = await _as(web, "viewer-d2")
+    # the tree comes a level at a time, each node saying whether it opens further
     status, tree = await viewer.call("GET", "/operator/api/tree")
-    assert status == 200 and [n["id"] for n in tree["nodes"]] == ["d2", "h3"]
+    assert status == 200 and [(n["id"], n["children"]) for n in tree["nodes"]] == [("d2", 1)]
+    status, tree = await viewer.call("GET", "/operator/api/tree", params={"parent": "d2"})
+    assert status == 200 and [(n["id"], n["children"]) for n in tree["nodes"]] == [("h3", 0)]
+    assert (await viewer.call("GET", "/operator/api/tree", params={"parent": "r1"}))[0] == 404
     for path in ("/nodes/h1", "/nodes/s1/balance", "/nodes/r1", "/nodes/s1/events"):
         assert (await viewer.call("GET", "/operator/api" + path))[0] == 404
     status, node = await viewer.call("GET", "/operator/api/nodes/h3")
@@ -187,3 +200,50 @@ async def test_admin_imports_and_attaches(web: tuple[RunningVtn, list[Browser]])
     op = await _as(web, "op-d1")
     assert (await op.call("POST", "/operator/api/hierarchy", {"nodes": []}))[0] == 403
     assert (await op.call("POST", "/operator/api/nodes/h9/meters", {"ven": "v"}))[0] == 403
+
+
+async def test_an_admin_manages_logins(web: tuple[RunningVtn, list[Browser]]) -> None:
+    vtn, _ = web
+    admin = await _as(web, "admin")
+    status, listed = await admin.call("GET", "/operator/api/users")
+    assert status == 200 and {u["username"] for u in listed["users"]} >= {"admin", "op-d1"}
+    # a new viewer of district d2 with a generated password, which works at once
+    status, saved = await admin.call(
+        "POST", "/operator/api/users", {"username": "night-shift", "role": "viewer", "scope": "d2"}
+    )
+    assert status == 200 and saved["scope"] == "d2" and len(saved["password"]) >= 12
+    newcomer = browser(vtn.base_url)
+    web[1].append(newcomer)
+    assert await newcomer.login("night-shift", saved["password"]) == 200
+    status, tree = await newcomer.call("GET", "/operator/api/tree")
+    assert [n["id"] for n in tree["nodes"]] == ["d2"]
+    # bad requests say why and change nothing
+    for body, reason in (
+        ({"username": "x y", "role": "viewer"}, "username"),
+        ({"username": "ok", "role": "root"}, "role"),
+        ({"username": "ok", "role": "viewer", "password": "short"}, "8 characters"),
+        ({"username": "ok", "role": "viewer", "scope": "nowhere"}, "nowhere"),
+        ({"username": 5, "role": "viewer"}, "strings"),
+    ):
+        status, problem = await admin.call("POST", "/operator/api/users", body)
+        assert status == 400 and reason in problem["detail"], (body, problem)
+    assert await vtn.storage.grid().get_user("ok") is None
+    # an admin cannot lock themselves out
+    status, _ = await admin.call(
+        "POST", "/operator/api/users", {"username": "admin", "role": "viewer"}
+    )
+    assert status == 409
+    assert (await admin.call("DELETE", "/operator/api/users/admin"))[0] == 409
+    # deleting a login ends its sessions at once
+    assert (await admin.call("DELETE", "/operator/api/users/night-shift"))[0] == 200
+    assert (await newcomer.call("GET", "/operator/api/tree"))[0] == 401
+    assert (await admin.call("DELETE", "/operator/api/users/night-shift"))[0] == 404
+    # nobody else manages users, not even an admin scoped to part of the grid
+    await vtn.storage.grid().put_user(
+        OperatorUser("admin-d1", hash_password(PASSWORD), "admin", "d1", 0.0)
+    )
+    for name in ("op-d1", "admin-d1"):
+        other = await _as(web, name)
+        assert (await other.call("GET", "/operator/api/users"))[0] == 403
+        body = {"username": "x", "role": "admin"}
+        assert (await other.call("POST", "/operator/api/users", body))[0] == 403

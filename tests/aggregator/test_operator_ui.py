@@ -81,6 +81,15 @@ async def test_a_viewer_has_no_dr_console(vtn: RunningVtn, chromium: Browser) ->
     page = await chromium.new_page()
     await _login(page, vtn.base_url, "viewer-d2")
     assert await page.locator("#tree a").count() == 2  # d2 and h3 only
+    assert await page.locator("#panel-users").is_hidden()
+    # a group folds and opens again without asking the server twice
+    tree_requests: list[str] = []
+    page.on("request", lambda r: tree_requests.append(r.url) if "/tree" in r.url else None)
+    await page.click('#tree button[data-toggle="d2"]')
+    assert await page.locator('#tree a[data-node="h3"]').is_hidden()
+    await page.click('#tree button[data-toggle="d2"]')
+    assert await page.locator('#tree a[data-node="h3"]').is_visible()
+    assert tree_requests == []
     await page.click('#tree a[data-node="h3"]')
     await page.wait_for_selector("#chart-balance canvas")
     assert await page.locator("#dr-form").is_hidden()
@@ -92,3 +101,35 @@ async def test_a_viewer_has_no_dr_console(vtn: RunningVtn, chromium: Browser) ->
     await other.click("#login-submit")
     await other.wait_for_selector("#login-error:not(:empty)")
     assert "wrong username or password" in await other.inner_text("#login-error")
+
+
+async def test_an_admin_gives_a_colleague_a_login(vtn: RunningVtn, chromium: Browser) -> None:
+    await seed_network(vtn.storage, hours=24, start=int(time.time()) // 3600 * 3600 - 86400)
+    page = await chromium.new_page()
+    await _login(page, vtn.base_url, "admin")
+    await page.wait_for_selector("#users tbody tr")
+    await page.fill("#user-name", "field-engineer")
+    await page.select_option("#user-role", "operator")
+    await page.fill("#user-scope", "d1")
+    await page.click("#user-save")
+    await page.wait_for_selector("#user-result:not(:empty)")
+    shown = await page.inner_text("#user-result")
+    password = shown.rsplit(": ", 1)[1]
+    assert await page.locator("#users tbody tr", has_text="field-engineer").count() == 1
+    # the colleague logs in with the password shown once, and sees district d1 only
+    colleague = await chromium.new_page()
+    await colleague.goto(vtn.base_url + "/ui/")
+    await colleague.fill("#login-user", "field-engineer")
+    await colleague.fill("#login-password", password)
+    await colleague.click("#login-submit")
+    await colleague.wait_for_selector("#tree a")
+    assert "field-engineer (operator)" in await colleague.inner_text("#whoami")
+    assert await colleague.locator('#tree a[data-node="d2"]').count() == 0
+    # a scope that does not exist is refused with the reason, on the page
+    await page.fill("#user-name", "someone")
+    await page.fill("#user-scope", "atlantis")
+    await page.click("#user-save")
+    await page.wait_for_selector("#user-error:not(:empty)")
+    assert "atlantis" in await page.inner_text("#user-error")
+    await page.click('button[data-delete-user="field-engineer"]')
+    await page.wait_for_selector('button[data-delete-user="field-engineer"]', state="detached")

@@ -1,183 +1,119 @@
-"""The hierarchy and its CSV/JSON import and export: round trips, and bad files rejected whole."""
+"""The hierarchy files: round trips (property-based), every error named, nothing half-read."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from balance_grid import Hierarchy, HierarchyError, Meter, Node
-from balance_grid.hierarchy import KINDS, METER_PHASES
-
-
-def _town() -> Hierarchy:
-    nodes = [
-        Node("r", None, "region", "North"),
-        Node("c", "r", "city", "Bălți"),
-        Node("s", "c", "street", "Main, 1-9"),
-        Node("h1", "s", "house", "No. 1"),
-        Node("f1", "h1", "flat", "1"),
-        Node("f2", "h1", "flat", "2"),
-        Node("h2", "s", "house", 'No. 3, "old"'),
-    ]
-    meters = [
-        Meter("g-s", "s", "group"),
-        Meter("g-h1", "h1", "group"),
-        Meter("m1", "f1", "subscriber", "A"),
-        Meter("m2", "f2", "subscriber", "B"),
-        Meter("m3", "h2", "subscriber", "ABC"),
-    ]
-    return Hierarchy(nodes, meters)
-
-
-_REGION = "id,parent_id,kind,name\nr,,region,R\n"
-
-
-def test_tree_queries() -> None:
-    town = _town()
-    assert [n.id for n in town.roots()] == ["r"]
-    assert [n.id for n in town.children("h1")] == ["f1", "f2"]
-    assert [n.id for n in town.descendants("s")] == ["h1", "f1", "f2", "h2"]
-    assert town.group_meter("h1") == Meter("g-h1", "h1", "group")
-    assert town.group_meter("f1") is None
-    assert [m.id for m in town.subscribers("s")] == ["m1", "m2", "m3"]
-    assert [m.id for m in town.subscribers("h1")] == ["m1", "m2"]
-
-
-def test_csv_and_json_round_trip() -> None:
-    town = _town()
-    assert Hierarchy.from_csv(*town.to_csv()) == town
-    assert Hierarchy.from_json(town.to_json()) == town
-    nodes_csv, meters_csv = town.to_csv()
-    assert nodes_csv.splitlines()[0] == "id,parent_id,kind,name"
-    assert meters_csv.splitlines()[0] == "id,node_id,role,phase"
-
-
-@pytest.mark.parametrize(
-    ("nodes", "meters", "match"),
-    [
-        ("id,parent_id,kind,name\nr,,region,R\nr,,region,R\n", "", "appears twice"),
-        ("id,parent_id,kind,name\nc,x,city,C\n", "", "unknown parent"),
-        ("id,parent_id,kind,name\nr,,region,R\nc,r,town,C\n", "", "kind 'town'"),
-        ("id,parent_id,kind,name\nh,,house,H\ns,h,street,S\n", "", "cannot be under"),
-        ("id,parent,kind,name\nr,,region,R\n", "", "header must be"),
-        ("id,parent_id,kind,name\nr,,region\n", "", "3 cells"),
-        ("id,parent_id,kind,name\n,,region,R\n", "", "id is missing"),
-        (
-            "id,parent_id,kind,name\nr,,region,R\n",
-            "id,node_id,role,phase\nm,x,group,\n",
-            "unknown node",
-        ),
-        ("id,parent_id,kind,name\nr,,region,R\n", "id,node_id,role,phase\nm,r,boss,\n", "role"),
-        ("id,parent_id,kind,name\nr,,region,R\n", "id,node_id,role,phase\nm,r,group,A\n", "phase"),
-        (
-            "id,parent_id,kind,name\nr,,region,R\n",
-            "id,node_id,role,phase\nm,r,subscriber,D\n",
-            "phase",
-        ),
-        (
-            "id,parent_id,kind,name\nr,,region,R\n",
-            "id,node_id,role,phase\nm,r,group,\nn,r,group,\n",
-            "two group meters",
-        ),
-    ],
+from balance_grid.hierarchy import (
+    LEVELS,
+    GridMeter,
+    GridNode,
+    HierarchyError,
+    check_meters,
+    parse_csv,
+    parse_json,
+    place_nodes,
+    to_csv,
+    to_json,
 )
-def test_bad_csv_is_rejected_with_where_and_why(nodes: str, meters: str, match: str) -> None:
-    with pytest.raises(HierarchyError, match=match):
-        Hierarchy.from_csv(nodes, meters)
 
-
-@pytest.mark.parametrize(
-    ("text", "match"),
-    [
-        ("{", "not JSON"),
-        ("[]", "nodes"),
-        ('{"nodes": {}}', "nodes"),
-        ('{"nodes": [], "meters": 3}', "meters"),
-        ('{"nodes": [1]}', r"nodes\[0\]: expected an object"),
-        ('{"nodes": [{"id": 1, "kind": "region"}]}', "string or null"),
-        ('{"nodes": [{"id": "r"}]}', "kind is missing"),
-    ],
-)
-def test_bad_json_is_rejected(text: str, match: str) -> None:
-    with pytest.raises(HierarchyError, match=match):
-        Hierarchy.from_json(text)
-
-
-_ids = st.text(
-    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
-    min_size=1,
-    max_size=12,
-)
-_names = st.text(
-    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
-    max_size=20,
+_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,12}", fullmatch=True)
+_names = (
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\r\n"),
+        min_size=1,
+        max_size=20,
+    )
+    .map(str.strip)
+    .filter(bool)
 )
 
 
 @st.composite
-def hierarchies(draw: st.DrawFn) -> Hierarchy:
-    """Random valid trees: each node's kind is deeper than its parent's."""
-    ids = draw(st.lists(_ids, min_size=1, max_size=15, unique=True))
-    nodes: list[Node] = []
+def hierarchies(draw: st.DrawFn) -> tuple[list[GridNode], list[GridMeter]]:
+    ids = draw(st.lists(_ids, min_size=1, max_size=12, unique=True))
+    nodes: list[GridNode] = []
     for i, node_id in enumerate(ids):
-        parents = [n for n in nodes if KINDS.index(n.kind) < len(KINDS) - 1]
-        parent = draw(st.sampled_from(parents)) if parents and i and draw(st.booleans()) else None
-        lowest = KINDS.index(parent.kind) + 1 if parent else 0
-        kind = draw(st.sampled_from(KINDS[lowest:]))
-        nodes.append(Node(node_id, parent.id if parent else None, kind, draw(_names)))
-    meter_ids = draw(st.lists(_ids, max_size=10, unique=True))
-    meters: list[Meter] = []
-    grouped: set[str] = set()
-    for meter_id in meter_ids:
+        parents = [n for n in nodes if LEVELS.index(n.level) < len(LEVELS) - 1]
+        parent = draw(st.sampled_from([None, *parents])) if i else None
+        low = 0 if parent is None else LEVELS.index(parent.level) + 1
+        level = draw(st.sampled_from(LEVELS[low:]))
+        target = draw(st.one_of(st.none(), _ids))
+        nodes.append(GridNode(node_id, parent.id if parent else None, level, draw(_names), target))
+    meter_ids = draw(st.lists(_ids, max_size=8, unique=True))
+    meters = []
+    for j, meter_id in enumerate(meter_ids):
         node = draw(st.sampled_from(nodes))
-        if node.id not in grouped and draw(st.booleans()):
-            grouped.add(node.id)
-            meters.append(Meter(meter_id, node.id, "group"))
-        else:
-            phase = draw(st.sampled_from((None, *METER_PHASES)))
-            meters.append(Meter(meter_id, node.id, "subscriber", phase))
-    return Hierarchy(nodes, meters)
+        roles = ["subscriber"] if node.level == "flat" else ["subscriber", "feeder", "house_input"]
+        meters.append(
+            GridMeter(
+                meter_id,
+                node.id,
+                draw(st.sampled_from(roles)),
+                draw(st.sampled_from([None, "A", "B", "C"])),
+                draw(_ids),
+                f"res-{j}",
+            )
+        )
+    return nodes, meters
 
 
 @given(hierarchies())
-@settings(max_examples=150, deadline=None)
-def test_any_hierarchy_survives_csv(town: Hierarchy) -> None:
-    assert Hierarchy.from_csv(*town.to_csv()) == town
+def test_csv_and_json_round_trip(data: tuple[list[GridNode], list[GridMeter]]) -> None:
+    nodes, meters = data
+    assert parse_csv(to_csv(nodes, meters)) == (nodes, meters)
+    assert parse_json(json.dumps(to_json(nodes, meters))) == (nodes, meters)
+    placed = place_nodes(nodes, {})
+    assert {p.id for p in placed} == {n.id for n in nodes}
+    for p in placed:
+        assert p.path.endswith(f"{p.id}/") and p.path.count("/") == p.depth + 1
+    check_meters(meters, {n.id: n.level for n in nodes})
 
 
-@given(hierarchies())
-@settings(max_examples=150, deadline=None)
-def test_any_hierarchy_survives_json(town: Hierarchy) -> None:
-    assert Hierarchy.from_json(town.to_json()) == town
+@given(st.text(max_size=300))
+def test_any_text_is_parsed_or_refused_cleanly(text: str) -> None:
+    for parse in (parse_csv, parse_json):
+        errors: list[str] = []
+        try:
+            parse(text)
+        except HierarchyError as err:
+            errors = err.errors or ["(empty)"]
+        assert all(isinstance(e, str) and e for e in errors)
 
 
-@given(st.text(max_size=200), st.text(max_size=200))
-@settings(max_examples=300, deadline=None)
-def test_arbitrary_csv_is_parsed_or_rejected_cleanly(nodes: str, meters: str) -> None:
-    try:
-        town = Hierarchy.from_csv(nodes, meters)
-    except HierarchyError:
-        return
-    assert Hierarchy.from_csv(*town.to_csv()) == town
-
-
-@given(
-    st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-        lambda inner: (
-            st.lists(inner, max_size=4)
-            | st.dictionaries(st.sampled_from(["nodes", "meters", "id", "kind", "x"]), inner)
-        ),
-        max_leaves=20,
+def test_errors_name_their_lines() -> None:
+    text = (
+        "kind,id,parent,level,name,target,role,phase,ven_id,resource_name\n"
+        "node,r1,,region,R,,,,,\n"
+        "node,bad/id,r1,city,C,,,,,\n"
+        "node,c1,r1,planet,C,,,,,\n"
+        "meter,m1,r1,,,,subscriber,D,v,x\n"
+        "meter,m2,r1,,,,thief,,v,y\n"
+        "meter,m3,r1,,,,subscriber,,,\n"
+        "pole,p1,,,,,,,,\n"
     )
-)
-@settings(max_examples=300, deadline=None)
-def test_arbitrary_json_is_parsed_or_rejected_cleanly(doc: object) -> None:
-    try:
-        town = Hierarchy.from_json(json.dumps(doc))
-    except HierarchyError:
-        return
-    assert Hierarchy.from_json(town.to_json()) == town
+    with pytest.raises(HierarchyError) as err:
+        parse_csv(text)
+    assert [e.split(":")[0] for e in err.value.errors] == [f"line {n}" for n in range(3, 9)]
+    with pytest.raises(HierarchyError, match="lacks id"):
+        parse_csv("kind,name\nnode,x\n")
+    with pytest.raises(HierarchyError, match="not JSON"):
+        parse_json("{")
+    with pytest.raises(HierarchyError, match="appears twice"):
+        parse_json(json.dumps({"nodes": [{"id": "a", "level": "region"}] * 2}))
+
+
+def test_placement_refuses_bad_trees() -> None:
+    house = GridNode("h", None, "house", "H")
+    with pytest.raises(HierarchyError, match="cannot sit below"):
+        place_nodes([house, GridNode("s", "h", "street", "S")], {})
+    with pytest.raises(HierarchyError, match="does not exist"):
+        place_nodes([GridNode("f", "nowhere", "flat", "F")], {})
+    with pytest.raises(HierarchyError, match="cycle"):
+        place_nodes([GridNode("a", "b", "city", "A"), GridNode("b", "a", "district", "B")], {})
+    with pytest.raises(HierarchyError, match="cannot sit on a flat"):
+        check_meters([GridMeter("m", "f", "feeder", None, "v", "r")], {"f": "flat"})

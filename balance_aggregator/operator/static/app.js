@@ -52,28 +52,74 @@ async function start() {
   $("#whoami").textContent = `${state.me.username} (${state.me.role})`;
   $("#dr-form").hidden = state.me.role === "viewer";
   await loadTree();
-  await Promise.all([loadAlarms(), drawMap()]);
+  // users are managed by an admin of the whole grid only (the API refuses anyone else)
+  $("#panel-users").hidden = !(state.me.role === "admin" && !state.me.scope);
+  if (!$("#panel-users").hidden) await loadUsers().catch((err) => showError("#user-error", err));
+  // loading the alarms draws the map (it colours nodes by them); without them if they fail
+  await loadAlarms().catch((err) => { showError("#alarms-error", err); return drawMap(); });
 }
+
+// The tree is read a level at a time (GET /tree?parent=): a region of 40,000 houses is never sent
+// whole. At start, levels open breadth-first until about TREE_OPEN_AT_START nodes are shown.
+const TREE_OPEN_AT_START = 60;
 
 async function loadTree() {
   const { nodes } = await api("/tree");
-  state.nodes = nodes;
-  const children = new Map();
-  const ids = new Set(nodes.map((n) => n.id));
-  for (const n of nodes) {
-    const parent = ids.has(n.parent) ? n.parent : null;
-    if (!children.has(parent)) children.set(parent, []);
-    children.get(parent).push(n);
-  }
-  const build = (parent) => {
-    const list = el("ul");
-    for (const n of children.get(parent) || []) {
-      const link = el("a", { "data-node": n.id, onclick: () => openNode(n.id) }, n.name, " ", el("small", {}, n.level));
-      list.append(el("li", {}, link, children.has(n.id) ? build(n.id) : ""));
+  state.nodes = [];
+  state.tree = new Map();
+  const list = el("ul");
+  $("#tree").replaceChildren(list);
+  let frontier = addTreeNodes(list, nodes);
+  while (frontier.length && state.nodes.length < TREE_OPEN_AT_START) {
+    const next = [];
+    for (const n of frontier) {
+      if (state.nodes.length >= TREE_OPEN_AT_START) break;
+      next.push(...(await expandNode(n.id)));
     }
-    return list;
-  };
-  $("#tree").replaceChildren(build(null));
+    frontier = next;
+  }
+}
+
+// Adds tree items; returns the nodes that open further.
+function addTreeNodes(list, nodes) {
+  for (const n of nodes) {
+    state.nodes.push(n);
+    const link = el("a", { "data-node": n.id, onclick: () => openNode(n.id) }, n.name, " ", el("small", {}, n.level));
+    const toggle = n.children
+      ? el("button", { class: "toggle", "data-toggle": n.id, "aria-expanded": "false", title: `${n.children} below`, onclick: () => toggleNode(n.id) }, "▸")
+      : el("span", { class: "toggle" });
+    const item = el("li", {}, toggle, link);
+    state.tree.set(n.id, { item, toggle, sub: null });
+    list.append(item);
+  }
+  return nodes.filter((n) => n.children);
+}
+
+async function expandNode(id) {
+  const entry = state.tree.get(id);
+  let added = [];
+  if (!entry.sub) {
+    const { nodes } = await api(`/tree?parent=${encodeURIComponent(id)}`);
+    entry.sub = el("ul");
+    entry.item.append(entry.sub);
+    added = addTreeNodes(entry.sub, nodes);
+  }
+  entry.sub.hidden = false;
+  entry.toggle.textContent = "▾";
+  entry.toggle.setAttribute("aria-expanded", "true");
+  return added;
+}
+
+async function toggleNode(id) {
+  const entry = state.tree.get(id);
+  if (entry.sub && !entry.sub.hidden) {
+    entry.sub.hidden = true;
+    entry.toggle.textContent = "▸";
+    entry.toggle.setAttribute("aria-expanded", "false");
+    return;
+  }
+  await expandNode(id).catch((err) => showError("#map", err));
+  await drawMap();
 }
 
 function destroyCharts() {
@@ -184,7 +230,43 @@ async function loadAlarms() {
   state.alarms = alarms;
   $("#alarms tbody").replaceChildren(...alarms.slice(0, 200).map((a) => el("tr", {},
     el("td", {}, a.day), el("td", {}, a.node_name), el("td", { class: `sev-${a.severity}` }, a.message))));
+  $("#alarms-error").textContent = "";
+  await drawMap();
 }
+
+async function loadUsers() {
+  const { users } = await api("/users");
+  $("#users tbody").replaceChildren(...users.map((u) => el("tr", {},
+    el("td", {}, u.username), el("td", {}, u.role), el("td", {}, u.scope || "all"),
+    el("td", {}, u.username === state.me.username ? "" : el("button", { "data-delete-user": u.username, onclick: () => deleteUser(u.username) }, "Delete")))));
+}
+
+async function deleteUser(name) {
+  $("#user-error").textContent = "";
+  try {
+    await api(`/users/${encodeURIComponent(name)}`, { method: "DELETE" });
+    await loadUsers();
+  } catch (err) {
+    $("#user-error").textContent = err.message;
+  }
+}
+
+$("#user-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("#user-error").textContent = "";
+  $("#user-result").textContent = "";
+  try {
+    const saved = await api("/users", { method: "POST", body: JSON.stringify({
+      username: $("#user-name").value, role: $("#user-role").value,
+      scope: $("#user-scope").value || null, password: $("#user-password").value || null }) });
+    // the password is shown this once: it is stored only as a hash
+    $("#user-result").textContent = `${saved.username} (${saved.role}) can log in with the password: ${saved.password}`;
+    $("#user-password").value = "";
+    await loadUsers();
+  } catch (err) {
+    $("#user-error").textContent = err.message;
+  }
+});
 
 // A schematic, not a geographic map: the hierarchy as layers, leaves spread along the bottom.
 async function drawMap() {
@@ -204,8 +286,12 @@ async function drawMap() {
     pos.set(n.id, [(Math.min(...xs) + Math.max(...xs)) / 2, depth]);
   };
   roots.forEach((r) => place(r, 0));
+  // an alarm below what is open colours the deepest open node on its path
   const alarmed = new Map();
-  for (const a of state.alarms || []) if (!alarmed.has(a.node) || a.severity === "critical") alarmed.set(a.node, a.severity);
+  for (const a of state.alarms || []) {
+    const shown = (a.path || `${a.node}/`).split("/").filter((id) => pos.has(id)).pop();
+    if (shown && (!alarmed.has(shown) || a.severity === "critical")) alarmed.set(shown, a.severity);
+  }
   const width = Math.max(1, leaf) * 14 + 20;
   const depth = Math.max(0, ...[...pos.values()].map((p) => p[1]));
   const svg = document.createElementNS(ns, "svg");
