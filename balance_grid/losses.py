@@ -34,6 +34,7 @@ little count for as much as one that is sure) and maps that to a score in 0..1.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -386,7 +387,10 @@ def forecast_change(
     # the imbalance's day-to-day noise per hour of day, from differences of consecutive days so
     # that the step being looked for does not inflate it
     diffs = np.diff(egrid, axis=0)
-    with np.errstate(all="ignore"):
+    # an hour of day with no two consecutive days measured has no noise estimate: NaN, floored
+    # below; numpy warns about that empty slice, which is expected here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         mad = np.nanmedian(np.abs(diffs - np.nanmedian(diffs, axis=0)), axis=0)
     sigma = np.nan_to_num(_MAD_TO_SIGMA * mad / math.sqrt(2.0), nan=0.0)
     floor = max(float(np.nanmean(np.abs(egrid))) * 1e-3, 1e-6) if np.isfinite(egrid).any() else 1e-6
