@@ -20,7 +20,11 @@
    method 1 cannot see.
 
    Method 3 also tries every day for an hourly shortfall: taking ``forecast − readings`` out of
-   the imbalance with weight one, hour by hour (``ChangeFit.shortfall_statistic``).
+   the imbalance with weight one, hour by hour (``ChangeFit.shortfall_statistic``; the forecast
+   by weekday/weekend and scaled by the whole feeder's change, so that the weather and the
+   weekend do not count as a shortfall), and the same with the forecast scaled to each day's own
+   readings (``ChangeFit.shape_shortfall_statistic``: use moved between hours, the day's energy
+   kept, as h5, h6 and a magnet do).
 
 Method 1 also has a change-point form (``changepoint_coefficients``): every subscriber honest
 before its own change day, then a coefficient on its readings and on its shortfall against the
@@ -56,6 +60,12 @@ CHANGE_WEIGHT = 0.5
 """Weight of method 3's day-profile change statistic (its hourly shortfall counts fully)."""
 PIECEWISE_WEIGHT = 0.7
 """Weight of the change-point fit of method 1 (the whole-window fits count fully)."""
+SHAPE_SHORTFALL_WEIGHT = 0.75
+"""Weight of the shortfall against the day-scaled forecast (energy kept, hours moved) relative to
+the plain hourly shortfall; the larger of the two counts."""
+DAY_TYPE_PRIOR_DAYS = 2.0
+"""A weekday or weekend forecast is shrunk towards the all-day mean with this many days' weight
+(a window may hold only one or two weekend days before a change)."""
 SCORE_SCALE = 10.0
 """Combined evidence at which the score is 1 − 1/e; about the top 1 % of honest meters."""
 NOTHING_BELOW = 5.0
@@ -117,6 +127,11 @@ class ChangeFit:
     signed square root. An honest household that changes its habits makes it negative."""
     shortfall_onset_day: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, np.intp))
     """(N,) the day at which ``shortfall_statistic`` is largest (−1 if no day was testable)."""
+    shape_shortfall_statistic: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    """(N,) as ``shortfall_statistic`` with the forecast of each day scaled to that day's own
+    readings: it sees use moved between hours with the day's energy kept (readings flattened to
+    the day's mean, reversed, a meter slowed in part of the day) without the day-to-day swing of
+    the household's level, which the plain forecast pays for."""
 
 
 @dataclass(frozen=True)
@@ -357,6 +372,7 @@ def forecast_change(
         kwh_lost=np.zeros(n),
         shortfall_statistic=np.zeros(n),
         shortfall_onset_day=np.full(n, -1, dtype=np.intp),
+        shape_shortfall_statistic=np.zeros(n),
     )
     splits = np.arange(min_segment_days, days - min_segment_days + 1)
     if splits.size == 0:
@@ -432,8 +448,10 @@ def forecast_change(
         forecast=rb[rows, best],
         e_before=eb[best],
     )
-    shortfall, shortfall_day = _shortfall_scan(
-        inp, subs, valid, grid, day=day, hod=hod, splits=splits
+    first = hours[0].replace(hour=0, minute=0, second=0, microsecond=0)
+    weekend = np.array([(first + timedelta(days=int(d))).weekday() >= 5 for d in range(days)])
+    shortfall, shortfall_day, shape_shortfall = _shortfall_scan(
+        inp, subs, valid, grid, day=day, hod=hod, splits=splits, weekend=weekend
     )
     return ChangeFit(
         statistic=statistic,
@@ -444,6 +462,7 @@ def forecast_change(
         kwh_lost=lost,
         shortfall_statistic=shortfall,
         shortfall_onset_day=shortfall_day,
+        shape_shortfall_statistic=shape_shortfall,
     )
 
 
@@ -462,9 +481,10 @@ def _technical_basis(inp: NDArray[np.float64], hod: NDArray[np.intp]) -> NDArray
     return np.column_stack(cols)
 
 
-def _rev_cumsum(a: NDArray[np.float64], axis: int) -> NDArray[np.float64]:
-    """Sums over days from each day to the end (index s = Σ over days ≥ s)."""
-    out: NDArray[np.float64] = np.flip(np.cumsum(np.flip(a, axis), axis=axis), axis)
+def _sums_from(a: NDArray[np.float64], axis: int, splits: NDArray[np.intp]) -> NDArray[np.float64]:
+    """Sums over days from each day in ``splits`` to the end, along ``axis`` (the days)."""
+    c = np.cumsum(a, axis=axis)
+    out: NDArray[np.float64] = np.take(c, [-1], axis=axis) - np.take(c, splits - 1, axis=axis)
     return out
 
 
@@ -477,7 +497,8 @@ def _shortfall_scan(
     day: NDArray[np.intp],
     hod: NDArray[np.intp],
     splits: NDArray[np.intp],
-) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    weekend: NDArray[np.bool_],
+) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.float64]]:
     """Per subscriber and candidate day ``s``: does taking ``h = forecast − readings`` (after s)
     out of the imbalance, hour by hour and with weight one, make the imbalance smaller?
 
@@ -489,6 +510,17 @@ def _shortfall_scan(
     free regression coefficient would let it do. Every day is tried, not only the subscriber's
     own largest change (which may be a holiday while the theft began on another day); trying them
     all raises every subscriber's maximum alike, and the ranking compares subscribers.
+
+    The forecast is the subscriber's own mean profile before ``s`` by hour of day, separately for
+    weekdays and weekends (each shrunk towards the all-day mean), times the whole feeder's change
+    at that hour against the same forecast of its own total (the weather, the season and the
+    weekend rhythm move most households together). Every wrong hour of the forecast counts against
+    a culprit's gain, so a better forecast is what makes small thefts stand out.
+
+    A second gain uses the plain forecast scaled to each day's own readings
+    (``forecast·readings of the day / forecast of a day``): it carries no information about the
+    day's level, only about its shape, and so is not spoiled by the household's day-to-day swing.
+    Returned: the signed square roots of both best gains and the first's best day.
     """
     n = subs.shape[0]
     days = grid.shape[1]
@@ -514,30 +546,66 @@ def _shortfall_scan(
     qg = np.zeros((days, 24, k))
     qg[day, hod] = q
     ok = np.isfinite(grid)
-    cs = np.cumsum(np.where(ok, grid, 0.0), axis=1)
-    cc = np.cumsum(ok, axis=1)
-    forecast = cs[:, splits - 1] / np.maximum(cc[:, splits - 1], 1)  # (N, S, 24) before s
-    r_after = _rev_cumsum(r, 1)[:, splits]  # (N, S, 24)
-    n_after = _rev_cumsum(v, 0)[splits]  # (S, 24)
-    r2_after = _rev_cumsum((r**2).sum(axis=-1), 1)[:, splits]  # (N, S)
-    re_after = _rev_cumsum((r * eg[None]).sum(axis=-1), 1)[:, splits]
-    e_after = _rev_cumsum(eg, 0)[splits]  # (S, 24)
-    q_after = _rev_cumsum(qg, 0)[splits]  # (S, 24, K)
-    rq_after = _rev_cumsum(np.einsum("ndh,dhk->ndk", r, qg), 1)[:, splits]  # (N, S, K)
-    # h = Σ_h forecast(h)·[hour h after s] − readings after s, so every product is a sum of these
-    h_e = (forecast * e_after[None]).sum(axis=-1) - re_after
-    h_h = (
-        (forecast**2 * n_after[None]).sum(axis=-1)
-        - 2.0 * (forecast * r_after).sum(axis=-1)
-        + r2_after
-    )
-    h_q = np.einsum("nsh,shk->nsk", forecast, q_after) - rq_after
+    g0 = np.where(ok, grid, 0.0)
+    prior = splits - 1
+    forecast = np.cumsum(g0, axis=1)[:, prior] / np.maximum(np.cumsum(ok, axis=1)[:, prior], 1)
+    r2_after = _sums_from((r**2).sum(axis=-1), 1, splits)  # (N, S)
+    re_after = _sums_from((r * eg[None]).sum(axis=-1), 1, splits)
+    rq_after = _sums_from(np.einsum("ndh,dhk->ndk", r, qg), 1, splits)  # (N, S, K)
+
+    # 1. forecast by day type, scaled by the feeder's own change: on day d (type τ), hour h,
+    # forecast = w(s, τ, h)·total(d, h) with w = own mean / the feeder total's mean before s
+    total = g0.sum(axis=0)  # (D, 24) what all subscribers reported
+    t_ok = ok.any(axis=0)  # the hours of the window (gaps in a meter were filled)
+    t_sum, t_cnt = np.cumsum(total, axis=0)[prior], np.cumsum(t_ok, axis=0)[prior]
+    t_all = t_sum / np.maximum(t_cnt, 1)
+    own_sum = np.cumsum(g0, axis=1)[:, prior]
+    weekend_own = np.cumsum(g0 * weekend[None, :, None], axis=1)[:, prior]
+    weekend_t = np.cumsum(total * weekend[:, None], axis=0)[prior]
+    weekend_n = np.cumsum(t_ok & weekend[:, None], axis=0)[prior]
+    h_e = -re_after
+    h_h = r2_after.copy()
+    h_q = -rq_after
+    for kind in (False, True):
+        m = (weekend == kind)[:, None]  # (D, 1)
+        own = weekend_own if kind else own_sum - weekend_own
+        tot = weekend_t if kind else t_sum - weekend_t
+        n_kind = weekend_n if kind else t_cnt - weekend_n  # (S, 24)
+        f_kind = (own + DAY_TYPE_PRIOR_DAYS * forecast) / (n_kind + DAY_TYPE_PRIOR_DAYS)[None]
+        t_kind = (tot + DAY_TYPE_PRIOR_DAYS * t_all) / (n_kind + DAY_TYPE_PRIOR_DAYS)
+        w = f_kind / np.maximum(t_kind, 1e-9)[None]  # (N, S, 24)
+        tm = total * m
+        te = _sums_from(tm * eg, 0, splits)  # (S, 24)
+        tt = _sums_from(tm**2 * v, 0, splits)
+        tr = _sums_from(r * tm[None], 1, splits)  # (N, S, 24)
+        tq = _sums_from(tm[..., None] * qg, 0, splits)  # (S, 24, K)
+        h_e = h_e + (w * te[None]).sum(axis=-1)
+        h_h = h_h + (w**2 * tt[None]).sum(axis=-1) - 2.0 * (w * tr).sum(axis=-1)
+        h_q = h_q + np.einsum("nsh,shk->nsk", w, tq)
     h_h = h_h - (h_q**2).sum(axis=-1)  # beyond the technical basis, as rho is
     gain = (2.0 * h_e - h_h) / sigma**2
     best = np.argmax(gain, axis=1)
     g = gain[np.arange(n), best]
-    out: NDArray[np.float64] = np.sign(g) * np.sqrt(np.abs(g))
-    return out, splits[best].astype(np.intp)
+    level: NDArray[np.float64] = np.sign(g) * np.sqrt(np.abs(g))
+
+    # 2. the plain forecast scaled to the day's own readings: forecast(h)·R_d / Σ forecast
+    day_kwh = g0.sum(axis=-1)  # (N, D)
+    a = 1.0 / np.maximum(forecast.sum(axis=-1), 1e-9)  # (N, S)
+    rd = day_kwh[:, :, None]
+    s_e = a * (forecast * _sums_from(rd * eg[None], 1, splits)).sum(axis=-1) - re_after
+    s_h = (
+        a**2 * (forecast**2 * _sums_from(rd**2 * v[None], 1, splits)).sum(axis=-1)
+        - 2.0 * a * (forecast * _sums_from(rd * r, 1, splits)).sum(axis=-1)
+        + r2_after
+    )
+    s_q = np.empty_like(rq_after)
+    for j in range(k):
+        rq_j = _sums_from(rd * qg[None, :, :, j], 1, splits)  # (N, S, 24)
+        s_q[..., j] = a * (forecast * rq_j).sum(axis=-1) - rq_after[..., j]
+    s_h = s_h - (s_q**2).sum(axis=-1)
+    shape_gain = ((2.0 * s_e - s_h) / sigma**2).max(axis=1)
+    shape: NDArray[np.float64] = np.sign(shape_gain) * np.sqrt(np.abs(shape_gain))
+    return level, splits[best].astype(np.intp), shape
 
 
 def _hourly_match(
@@ -628,7 +696,11 @@ def rank_suspects(
     # fitted together; and method 3's shortfall, hour by hour, at the best day
     piecewise = changepoint_coefficients(inp, subs, hours, change.onset_day)
     z_piecewise = _robust_z(np.log1p(piecewise.statistic))
-    z_shortfall = _robust_z(change.shortfall_statistic)
+    # the hourly shortfall against the forecast and against the day-scaled forecast: the larger
+    z_shortfall = np.maximum(
+        _robust_z(change.shortfall_statistic),
+        SHAPE_SHORTFALL_WEIGHT * _robust_z(change.shape_shortfall_statistic),
+    )
     # the correlations of shapes (method 2, method 3's hourly F and day-profile change) count
     # less: they fit free coefficients, which honest households with the feeder's evening rhythm
     # also satisfy when several meters hide use at once; the hourly shortfall, whose weight is
