@@ -7,6 +7,7 @@ database, so any number of these processes can run behind a load balancer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import io
@@ -102,6 +103,10 @@ class TokenBucket:
         return True
 
 
+ROLLUP_SETTLE_HOURS = 2
+"""The current and the previous hour are left to live reads by the roll-up loop."""
+
+
 class Vtn:
     """The service: storage, token issuer, notifiers and the aiohttp application."""
 
@@ -114,6 +119,7 @@ class Vtn:
         self.tokens: TokenIssuer | None = None
         self._limiter = TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._rollup_task: asyncio.Task[None] | None = None
         self._describe_metrics()
 
     def _describe_metrics(self) -> None:
@@ -125,6 +131,8 @@ class Vtn:
         m.describe("vtn_readings_ingested_total", "counter", "hourly readings new or changed")
         m.describe("vtn_dr_delivery_latency_seconds", "histogram", "event creation to VEN receipt")
         m.describe("vtn_webhook_delivered_total", "counter", "webhook notifications delivered")
+        m.describe("vtn_grid_rollup_hours_total", "counter", "node balances stored, in hours")
+        m.describe("vtn_grid_rollup_failed_total", "counter", "roll-up turns that failed")
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -135,8 +143,37 @@ class Vtn:
         self.tokens = TokenIssuer(key, self.settings.token_ttl_s)
         await self.webhooks.start()
         await self.mqtt.start()
+        if self.settings.grid_rollup_interval_s > 0:
+            self._rollup_task = asyncio.create_task(self._rollup_loop(), name="vtn-grid-rollup")
+
+    async def _rollup_loop(self) -> None:
+        """Store the balances of hours whose sums changed, so a region's month is read from a
+        few hundred stored rows instead of millions of per-house sums. Until an hour is rolled
+        up again, balances read it live: the loop only makes reads cheaper, never different."""
+        grid = self.storage.grid()
+        while True:
+            try:
+                # the last two hours are still being reported: they are read live (two hours
+                # of sums are cheap) rather than rolled up again at every turn
+                settled = (int(time.time()) // 3600 - ROLLUP_SETTLE_HOURS + 1) * 3600
+                done = await grid.rollup_pending(self.settings.grid_rollup_max_hours, settled)
+            except Exception:
+                # a database restart or a lock timeout: the marks stay, the next turn retries
+                _LOGGER.exception("grid roll-up failed")
+                self.metrics.inc("vtn_grid_rollup_failed_total")
+                done = 0
+            self.metrics.inc("vtn_grid_rollup_hours_total", done)
+            if done < self.settings.grid_rollup_max_hours:
+                # ingest marks the current hour dirty again and again: roll it at the pace set
+                await asyncio.sleep(self.settings.grid_rollup_interval_s)
+            # a full turn means a backlog (a bulk load, a hierarchy change): go on at once
 
     async def stop(self) -> None:
+        if self._rollup_task is not None:
+            self._rollup_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rollup_task
+            self._rollup_task = None
         await self.drain()
         await self.mqtt.stop()
         await self.webhooks.stop()

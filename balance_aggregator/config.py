@@ -48,6 +48,11 @@ class Settings:
     rate_limit_per_s: float = 50.0
     rate_limit_burst: int = 200
     log_level: str = "INFO"
+    #: seconds between turns of the grid roll-up loop, which stores the hourly balance of every
+    #: node for hours whose sums changed; 0 turns it off (balances are then read live)
+    grid_rollup_interval_s: float = 60.0
+    #: most hours rolled up in one turn (the newest first), so one turn stays short
+    grid_rollup_max_hours: int = 48
 
     @classmethod
     def load(

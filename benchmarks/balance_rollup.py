@@ -6,7 +6,9 @@ houses of 50 flats. One day of hourly readings (48 million rows) is loaded into 
 readings table with set-based SQL; loading is reported but not part of the timed figure. The timed
 figure is ``GridStore.rollup`` -- the same call as ``python -m balance_aggregator grid-rollup``:
 every node's hourly input, subscribers, meter counts and expected counts for the day, written to
-grid_balance_hour. A second figure is one street's balance on demand (what the operator page asks).
+grid_balance_hour. Then one street's and the region's balance as the operator page asks for them:
+live from the per-house sums before the roll-up, and from the stored roll-up after it (which the
+`serve` loop keeps current); both must agree.
 
 The roll-up reads the per-house hourly sums the database keeps at ingest (grid_leaf_hour, kept by
 triggers), so their cost is paid while loading, and reported: loading time includes them; the
@@ -32,8 +34,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from balance_aggregator.grid.model import BalanceRow
+from balance_aggregator.grid.store import GridStore
 from balance_aggregator.storage import ReadingRow
 from balance_aggregator.storage.postgres import PostgresStorage
+from balance_grid.hierarchy import StoredNode
 
 PG = os.environ.get("BALANCE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 DAY = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp())
@@ -146,6 +151,13 @@ async def _ingest_cost(storage: PostgresStorage, count: int) -> dict[str, float]
     }
 
 
+async def _timed_balance(grid: GridStore, node: StoredNode) -> tuple[float, list[BalanceRow]]:
+    """One node's balance for the day as the operator page asks for it, and how long it took."""
+    started = time.perf_counter()
+    rows = await grid.balance(node.path, node.id, DAY, DAY + 86400)
+    return time.perf_counter() - started, rows
+
+
 async def run(meters: int) -> dict[str, object]:
     houses = max(1, meters // FLATS)
     url = f"{PG}?schema=bench_rollup_{secrets.token_hex(4)}"
@@ -169,15 +181,36 @@ async def run(meters: int) -> dict[str, object]:
         load_s = time.perf_counter() - started
         log(f"loaded {readings} readings of {houses * FLATS} meters in {load_s:.1f} s")
         grid = storage.grid()
+        street, top = await grid.get_node("S0"), await grid.get_node("R")
+        assert street is not None
+        assert top is not None
+        live = {
+            name: await _timed_balance(grid, node)
+            for name, node in (("street", street), ("region", top))
+        }
         started = time.perf_counter()
         rows = await grid.rollup(DAY, DAY + 86400)
         rollup_s = time.perf_counter() - started
         log(f"rollup: {rows} node-hours in {rollup_s:.2f} s")
-        street = await grid.get_node("S0")
-        assert street is not None
-        started = time.perf_counter()
-        one = await grid.balance(street.path, "S0", DAY, DAY + 86400)
-        street_s = time.perf_counter() - started
+        stored = {
+            name: await _timed_balance(grid, node)
+            for name, node in (("street", street), ("region", top))
+        }
+        for name in live:
+            for a, b in zip(live[name][1], stored[name][1], strict=True):
+                # the same sums added in another order: equal to float rounding
+                same = (a.node_id, a.hour, a.subscriber_meters, a.input_meters) == (
+                    b.node_id,
+                    b.hour,
+                    b.subscriber_meters,
+                    b.input_meters,
+                ) and all(
+                    math.isclose(x or 0.0, y or 0.0, rel_tol=1e-9)
+                    for x, y in ((a.input_kwh, b.input_kwh), (a.subscribers_kwh, b.subscribers_kwh))
+                )
+                if not same:
+                    raise SystemExit(f"the {name}'s stored balance {b} differs from live {a}")
+        one = stored["street"][1]
         region = await grid.stored_balance("R", DAY, DAY + 86400)
         # the check that the roll-up is complete: every meter counted, losses where they were put
         if len(region) != 24 or region[0].subscriber_meters != houses * FLATS:
@@ -210,7 +243,10 @@ async def run(meters: int) -> dict[str, object]:
         "load_seconds": round(load_s, 1),
         "node_hours": rows,
         "seconds_rollup": round(rollup_s, 3),
-        "seconds_one_street": round(street_s, 3),
+        "seconds_one_street": round(live["street"][0], 3),
+        "seconds_one_street_stored": round(stored["street"][0], 3),
+        "seconds_region_day_live": round(live["region"][0], 3),
+        "seconds_region_day_stored": round(stored["region"][0], 3),
         "seconds_rebuild_from_readings": round(rebuild_s, 1),
         **ingest,
         "region_loss_pct": round(loss_pct, 2),

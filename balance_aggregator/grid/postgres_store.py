@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from balance_grid.hierarchy import (
     GridMeter,
@@ -18,16 +19,31 @@ from balance_grid.hierarchy import (
 
 from .model import BalanceRow, MeterReading, OperatorUser
 from .sql import (
+    ALL_HOURS,
     BALANCE_SQL,
+    CLEAN_HOURS,
+    INVALIDATE_ROLLED,
     LEAF_DELETE,
     LEAF_INSERT,
     METER_READINGS_SQL,
+    NEWEST_DIRTY,
     REFRESH_ROLLUP_NODE,
     ROLLUP_DELETE,
     ROLLUP_SELECT,
     ROLLUP_WORK_MEM,
+    STORED_BALANCE_SQL,
 )
-from .store import METER_COLUMNS, NODE_COLUMNS, USER_COLUMNS, GridStore, balance_row
+from .store import (
+    METER_COLUMNS,
+    NODE_COLUMNS,
+    USER_COLUMNS,
+    GridStore,
+    balance_row,
+    hours_of,
+    live_ranges,
+    merge_live,
+    rollup_stretches,
+)
 
 if TYPE_CHECKING:
     from balance_aggregator.storage.postgres import PostgresStorage
@@ -37,6 +53,20 @@ _PREFIX = "substr(path, 1, length($1::text)) = $1::text"
 # new ingest back until it commits: the leaf-sum triggers of both then see each other's rows, so a
 # reading is never summed into a house its meter has just left. Imports are rare, ingest retries.
 _HOLD_READINGS = "LOCK TABLE reading IN SHARE MODE"
+# One roll-up at a time, and none while a hierarchy change is in flight. A hierarchy change takes
+# its lock before it marks anything dirty, so a roll-up never waits on its marks while holding
+# what it waits for.
+_ONE_ROLLUP = "LOCK TABLE grid_rolled_hour IN EXCLUSIVE MODE"
+_HOLD_ROLLUPS = "LOCK TABLE grid_rolled_hour IN ROW EXCLUSIVE MODE"
+# A mark an uncommitted writer holds is skipped, not waited for: the roll-up never waits on ingest
+# (no deadlock whatever order writers mark hours in), and the skipped hour stays dirty, so it is
+# read live and taken by a later turn. A writer marking an hour whose mark this roll-up has just
+# deleted waits for the roll-up to commit and then marks it again.
+_LOCK_MARKS = (
+    "SELECT hour FROM grid_dirty_hour WHERE hour = ANY($1::bigint[]) ORDER BY hour"
+    " FOR UPDATE SKIP LOCKED"
+)
+_DROP_MARKS = "DELETE FROM grid_dirty_hour WHERE hour = ANY($1::bigint[])"
 
 
 def _node(row: asyncpg.Record) -> StoredNode:
@@ -66,6 +96,7 @@ class PostgresGridStore(GridStore):
     ) -> tuple[int, int]:
         async with self._storage.pool.acquire() as conn, conn.transaction():
             await conn.execute(_HOLD_READINGS)
+            await conn.execute(_HOLD_ROLLUPS)
             in_file = {n.id for n in nodes}
             wanted = {n.parent_id for n in nodes if n.parent_id} | in_file
             wanted |= {m.node_id for m in meters}
@@ -138,6 +169,9 @@ class PostgresGridStore(GridStore):
                     [f"meters: {err} (readings claimed by another meter)"]
                 ) from err
             await conn.execute(REFRESH_ROLLUP_NODE)
+            # which meters count where may have changed for every hour: roll them all up again
+            await conn.execute(INVALIDATE_ROLLED)
+            await conn.execute("DELETE FROM grid_rolled_hour")
             return len(placed), len(meters)
 
     async def get_node(self, node_id: str) -> StoredNode | None:
@@ -195,32 +229,81 @@ class PostgresGridStore(GridStore):
     async def delete_node(self, node_id: str) -> bool:
         async with self._storage.pool.acquire() as conn, conn.transaction():
             await conn.execute(_HOLD_READINGS)
+            await conn.execute(_HOLD_ROLLUPS)
             status = await conn.execute("DELETE FROM grid_node WHERE id = $1", node_id)
-        return not status.endswith(" 0")
+            if status.endswith(" 0"):
+                return False
+            await conn.execute(INVALIDATE_ROLLED)
+            await conn.execute("DELETE FROM grid_rolled_hour")
+        return True
 
     async def balance(
         self, path_prefix: str, node_id: str | None, start: int, end: int
     ) -> list[BalanceRow]:
-        rows = await self._storage.pool.fetch(BALANCE_SQL, path_prefix, node_id, start, end)
-        return [balance_row(tuple(r)) for r in rows]
+        # one snapshot: a roll-up committing meanwhile cannot make an hour count twice or never
+        async with (
+            self._storage.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            clean = [int(r[0]) for r in await conn.fetch(CLEAN_HOURS, start, end)]
+            stored = (
+                [
+                    balance_row(tuple(r))
+                    for r in await conn.fetch(STORED_BALANCE_SQL, path_prefix, node_id, start, end)
+                ]
+                if clean
+                else []
+            )
+            live = [
+                balance_row(tuple(r))
+                for a, b in live_ranges(start, end, clean)
+                for r in await conn.fetch(BALANCE_SQL, path_prefix, node_id, a, b)
+            ]
+        return merge_live(stored, live, clean)
+
+    async def _roll(self, conn: PoolConnectionProxy[asyncpg.Record], start: int, end: int) -> int:
+        await conn.execute(ROLLUP_DELETE, start, end)
+        # CREATE TABLE AS may run its query on parallel workers; INSERT ... SELECT may not
+        await conn.execute(
+            "CREATE TEMP TABLE grid_rollup_out ON COMMIT DROP AS " + ROLLUP_SELECT,
+            "",
+            None,
+            start,
+            end,
+        )
+        status = await conn.execute("INSERT INTO grid_balance_hour SELECT * FROM grid_rollup_out")
+        await conn.execute("DROP TABLE grid_rollup_out")
+        await conn.execute(
+            "INSERT INTO grid_rolled_hour (hour) SELECT unnest($1::bigint[])"
+            " ON CONFLICT (hour) DO NOTHING",
+            hours_of(start, end),
+        )
+        return int(status.rsplit(" ", 1)[1])
+
+    async def _take_marks(
+        self, conn: PoolConnectionProxy[asyncpg.Record], hours: list[int]
+    ) -> list[int]:
+        taken = [int(r[0]) for r in await conn.fetch(_LOCK_MARKS, hours)]
+        await conn.execute(_DROP_MARKS, taken)
+        return taken
 
     async def rollup(self, start: int, end: int) -> int:
         async with self._storage.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_ONE_ROLLUP)
             # JIT compiling this plan costs seconds and saves less than it costs
             await conn.execute(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'; SET LOCAL jit = off")
-            await conn.execute(ROLLUP_DELETE, start, end)
-            # CREATE TABLE AS may run its query on parallel workers; INSERT ... SELECT may not
-            await conn.execute(
-                "CREATE TEMP TABLE grid_rollup_out ON COMMIT DROP AS " + ROLLUP_SELECT,
-                "",
-                None,
-                start,
-                end,
-            )
-            status = await conn.execute(
-                "INSERT INTO grid_balance_hour SELECT * FROM grid_rollup_out"
-            )
-            return int(status.rsplit(" ", 1)[1])
+            await self._take_marks(conn, hours_of(start, end))
+            return await self._roll(conn, start, end)
+
+    async def rollup_pending(self, max_hours: int, before: int = ALL_HOURS[1]) -> int:
+        async with self._storage.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_ONE_ROLLUP)
+            await conn.execute(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'; SET LOCAL jit = off")
+            newest = await conn.fetch(NEWEST_DIRTY, max_hours, before)
+            hours = await self._take_marks(conn, sorted(int(r[0]) for r in newest))
+            for a, b in rollup_stretches(hours):
+                await self._roll(conn, a, b)
+            return len(hours)
 
     async def rebuild_leaf_sums(self, start: int, end: int) -> int:
         async with self._storage.pool.acquire() as conn, conn.transaction():

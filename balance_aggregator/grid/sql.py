@@ -349,3 +349,82 @@ WHERE n.id = grid_meter.node_id AND grid_meter.rollup_node <> {rnode}
 REFRESH_ROLLUP_NODE = REFRESH_ROLLUP_NODE.format(
     rnode="CASE WHEN n.level = 'flat' THEN coalesce(n.parent_id, n.id) ELSE n.id END"
 )
+
+# --- the stored roll-up as a cache: grid_rolled_hour and grid_dirty_hour ------------------------
+# grid_balance_hour holds every node's balance for the hours a roll-up computed. An hour is read
+# from it only while it is listed in grid_rolled_hour and not in grid_dirty_hour. Every change of
+# the leaf sums marks its hour dirty (triggers on grid_leaf_hour, so readings, meters and rebuilds
+# all count); a hierarchy change (an import, a deleted node) marks every rolled hour dirty, since
+# which meters count where changed for all of them. The roll-up loop in `serve` rolls dirty hours
+# up again and clears their marks; until it has, the balance reads those hours live.
+_CACHE_TABLES = """
+CREATE TABLE grid_rolled_hour (hour BIGINT PRIMARY KEY);
+CREATE TABLE grid_dirty_hour (hour BIGINT PRIMARY KEY)"""
+_MARK_ALL_LEAF_HOURS = (
+    "INSERT INTO grid_dirty_hour (hour) SELECT DISTINCT hour FROM grid_leaf_hour WHERE true"
+    " ON CONFLICT (hour) DO NOTHING"
+)
+# ON CONFLICT DO UPDATE (not DO NOTHING) so the mark's row stays locked until the writer commits:
+# a roll-up clearing that mark waits for the commit and then sees the new sums
+_MARK_DIRTY = (
+    "INSERT INTO grid_dirty_hour (hour) SELECT DISTINCT hour FROM {rows} ORDER BY hour"
+    " ON CONFLICT (hour) DO UPDATE SET hour = excluded.hour"
+)
+POSTGRES_CACHE_MIGRATION = ";\n".join(
+    [
+        _CACHE_TABLES,
+        "CREATE FUNCTION grid_leaf_mark_dirty() RETURNS trigger LANGUAGE plpgsql SET jit = off"
+        f" AS $fn$ BEGIN {_MARK_DIRTY.format(rows='leaf_rows')}; RETURN NULL; END $fn$",
+    ]
+    + [
+        f"CREATE TRIGGER grid_leaf_dirty_{event.lower()} AFTER {event} ON grid_leaf_hour"
+        f" REFERENCING {side} TABLE AS leaf_rows FOR EACH STATEMENT"
+        " EXECUTE FUNCTION grid_leaf_mark_dirty()"
+        for event, side in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+    ]
+    + [_MARK_ALL_LEAF_HOURS]
+)
+SQLITE_CACHE_MIGRATION = ";\n".join(
+    [_CACHE_TABLES]
+    + [
+        f"CREATE TRIGGER grid_leaf_dirty_{event.lower()} AFTER {event} ON grid_leaf_hour BEGIN"
+        f" INSERT INTO grid_dirty_hour (hour) VALUES ({side}.hour)"
+        " ON CONFLICT (hour) DO NOTHING; END"
+        for event, side in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+    ]
+    + [_MARK_ALL_LEAF_HOURS]
+)
+
+#: a hierarchy change: every rolled hour is rolled up again (then ``DELETE FROM grid_rolled_hour``)
+INVALIDATE_ROLLED = (
+    "INSERT INTO grid_dirty_hour (hour) SELECT hour FROM grid_rolled_hour WHERE true"
+    " ON CONFLICT (hour) DO NOTHING"
+)
+#: hours of [$1, $2) the stored roll-up answers for
+CLEAN_HOURS = """
+SELECT r.hour FROM grid_rolled_hour r
+WHERE r.hour >= CAST($1 AS BIGINT) AND r.hour < CAST($2 AS BIGINT)
+    AND NOT EXISTS (SELECT 1 FROM grid_dirty_hour d WHERE d.hour = r.hour)
+ORDER BY r.hour
+"""
+# the same parameters as BALANCE_SQL: $1 path prefix, $2 one node or NULL, [$3, $4)
+STORED_BALANCE_SQL = """
+SELECT b.node_id, b.hour, b.input_kwh, b.input_meters, b.input_expected, b.subscribers_kwh,
+       b.subscriber_meters, b.subscribers_expected
+FROM grid_balance_hour b
+JOIN grid_rolled_hour r ON r.hour = b.hour
+JOIN grid_node n ON n.id = b.node_id
+WHERE b.hour >= CAST($3 AS BIGINT) AND b.hour < CAST($4 AS BIGINT)
+    AND (CAST($2 AS TEXT) IS NULL OR b.node_id = CAST($2 AS TEXT))
+    AND substr(n.path, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)
+    AND NOT EXISTS (SELECT 1 FROM grid_dirty_hour d WHERE d.hour = b.hour)
+"""
+#: the dirty hours a roll-up takes on: the newest before $2 first (what operators look at)
+NEWEST_DIRTY = """
+SELECT hour FROM grid_dirty_hour WHERE hour < CAST($2 AS BIGINT)
+ORDER BY hour DESC LIMIT CAST($1 AS BIGINT)
+"""
+TAKE_DIRTY = f"DELETE FROM grid_dirty_hour WHERE hour IN ({NEWEST_DIRTY}) RETURNING hour"
+TAKE_DIRTY_IN = (
+    "DELETE FROM grid_dirty_hour WHERE hour >= CAST($1 AS BIGINT) AND hour < CAST($2 AS BIGINT)"
+)

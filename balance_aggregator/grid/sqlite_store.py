@@ -17,16 +17,32 @@ from balance_grid.hierarchy import (
 
 from .model import BalanceRow, MeterReading, OperatorUser
 from .sql import (
+    ALL_HOURS,
     BALANCE_SQL,
+    CLEAN_HOURS,
+    INVALIDATE_ROLLED,
     LEAF_DELETE,
     LEAF_INSERT,
     METER_READINGS_SQL,
     REFRESH_ROLLUP_NODE,
     ROLLUP_DELETE,
     ROLLUP_INSERT,
+    STORED_BALANCE_SQL,
+    TAKE_DIRTY,
+    TAKE_DIRTY_IN,
     for_sqlite,
 )
-from .store import METER_COLUMNS, NODE_COLUMNS, USER_COLUMNS, GridStore, balance_row
+from .store import (
+    METER_COLUMNS,
+    NODE_COLUMNS,
+    USER_COLUMNS,
+    GridStore,
+    balance_row,
+    hours_of,
+    live_ranges,
+    merge_live,
+    rollup_stretches,
+)
 
 if TYPE_CHECKING:
     from balance_aggregator.storage.sqlite import SqliteStorage
@@ -55,6 +71,22 @@ def _meter(row: Sequence[object]) -> GridMeter:
         str(row[4]),
         str(row[5]),
     )
+
+
+def _invalidate_rolled(db: sqlite3.Connection) -> None:
+    """Which meters count where may have changed for every hour: roll them all up again."""
+    db.execute(INVALIDATE_ROLLED)
+    db.execute("DELETE FROM grid_rolled_hour")
+
+
+def _roll(db: sqlite3.Connection, start: int, end: int) -> int:
+    db.execute(for_sqlite(ROLLUP_DELETE), (start, end))
+    written = db.execute(for_sqlite(ROLLUP_INSERT), ("", None, start, end)).rowcount
+    db.executemany(
+        "INSERT INTO grid_rolled_hour (hour) VALUES (?) ON CONFLICT (hour) DO NOTHING",
+        [(h,) for h in hours_of(start, end)],
+    )
+    return written
 
 
 def _nodes_by_id(db: sqlite3.Connection, ids: set[str]) -> dict[str, StoredNode]:
@@ -130,6 +162,7 @@ class SqliteGridStore(GridStore):
                     [f"meters: {err} (readings claimed by another meter)"]
                 ) from err
             db.execute(REFRESH_ROLLUP_NODE)
+            _invalidate_rolled(db)
             return len(placed), len(meters)
 
         return await self._storage.run_tx(body)
@@ -211,25 +244,50 @@ class SqliteGridStore(GridStore):
 
     async def delete_node(self, node_id: str) -> bool:
         def body(db: sqlite3.Connection) -> bool:
-            return db.execute("DELETE FROM grid_node WHERE id = ?", (node_id,)).rowcount > 0
+            if db.execute("DELETE FROM grid_node WHERE id = ?", (node_id,)).rowcount == 0:
+                return False
+            _invalidate_rolled(db)
+            return True
 
         return await self._storage.run_tx(body)
 
     async def balance(
         self, path_prefix: str, node_id: str | None, start: int, end: int
     ) -> list[BalanceRow]:
-        sql = for_sqlite(BALANCE_SQL)
+        live_sql, stored_sql = for_sqlite(BALANCE_SQL), for_sqlite(STORED_BALANCE_SQL)
 
+        # the storage's one thread runs this whole: no write lands between its statements
         def work(db: sqlite3.Connection) -> list[BalanceRow]:
-            rows = db.execute(sql, (path_prefix, node_id, start, end))
-            return [balance_row(tuple(r)) for r in rows]
+            clean = [int(r[0]) for r in db.execute(for_sqlite(CLEAN_HOURS), (start, end))]
+            params = (path_prefix, node_id)
+            stored = (
+                [balance_row(tuple(r)) for r in db.execute(stored_sql, (*params, start, end))]
+                if clean
+                else []
+            )
+            live = [
+                balance_row(tuple(r))
+                for a, b in live_ranges(start, end, clean)
+                for r in db.execute(live_sql, (*params, a, b))
+            ]
+            return merge_live(stored, live, clean)
 
         return await self._storage.run(work)
 
     async def rollup(self, start: int, end: int) -> int:
         def body(db: sqlite3.Connection) -> int:
-            db.execute(for_sqlite(ROLLUP_DELETE), (start, end))
-            return db.execute(for_sqlite(ROLLUP_INSERT), ("", None, start, end)).rowcount
+            db.execute(for_sqlite(TAKE_DIRTY_IN), (start, end))
+            return _roll(db, start, end)
+
+        return await self._storage.run_tx(body)
+
+    async def rollup_pending(self, max_hours: int, before: int = ALL_HOURS[1]) -> int:
+        def body(db: sqlite3.Connection) -> int:
+            taken = db.execute(for_sqlite(TAKE_DIRTY), (max_hours, before))
+            hours = [int(r[0]) for r in taken]
+            for a, b in rollup_stretches(hours):
+                _roll(db, a, b)
+            return len(hours)
 
         return await self._storage.run_tx(body)
 

@@ -19,7 +19,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from balance_aggregator.grid.postgres_store import PostgresGridStore
-from balance_aggregator.grid.sql import POSTGRES_LEAF_MIGRATION, POSTGRES_MIGRATION
+from balance_aggregator.grid.sql import (
+    POSTGRES_CACHE_MIGRATION,
+    POSTGRES_LEAF_MIGRATION,
+    POSTGRES_MIGRATION,
+)
 
 from .base import (
     AuditEntry,
@@ -114,6 +118,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
     (2, POSTGRES_MIGRATION),
     (3, POSTGRES_LEAF_MIGRATION),
+    (4, POSTGRES_CACHE_MIGRATION),
 ]
 
 _OBJECT_COLUMNS = (

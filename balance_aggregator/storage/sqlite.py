@@ -16,7 +16,11 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from balance_aggregator.grid.sql import SQLITE_LEAF_MIGRATION, SQLITE_MIGRATION
+from balance_aggregator.grid.sql import (
+    SQLITE_CACHE_MIGRATION,
+    SQLITE_LEAF_MIGRATION,
+    SQLITE_MIGRATION,
+)
 from balance_aggregator.grid.sqlite_store import SqliteGridStore
 
 from .base import (
@@ -113,6 +117,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
     (2, SQLITE_MIGRATION),
     (3, SQLITE_LEAF_MIGRATION),
+    (4, SQLITE_CACHE_MIGRATION),
 ]
 
 
