@@ -156,7 +156,11 @@ class Vtn:
                 # the last two hours are still being reported: they are read live (two hours
                 # of sums are cheap) rather than rolled up again at every turn
                 settled = (int(time.time()) // 3600 - ROLLUP_SETTLE_HOURS + 1) * 3600
-                done = await grid.rollup_pending(self.settings.grid_rollup_max_hours, settled)
+                kept_from = settled - self.settings.grid_rollup_keep_days * 86400
+                await grid.prune_rollup(kept_from)
+                done = await grid.rollup_pending(
+                    self.settings.grid_rollup_max_hours, settled, kept_from
+                )
             except Exception:
                 # a database restart or a lock timeout: the marks stay, the next turn retries
                 _LOGGER.exception("grid roll-up failed")

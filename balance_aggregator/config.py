@@ -53,6 +53,9 @@ class Settings:
     grid_rollup_interval_s: float = 60.0
     #: most hours rolled up in one turn (the newest first), so one turn stays short
     grid_rollup_max_hours: int = 48
+    #: days of stored balances the loop keeps (older hours are dropped and read live): at two
+    #: million meters a day is a million node-hours
+    grid_rollup_keep_days: int = 45
 
     @classmethod
     def load(

@@ -27,6 +27,7 @@ from .sql import (
     LEAF_INSERT,
     METER_READINGS_SQL,
     NEWEST_DIRTY,
+    PRUNE_ROLLUP,
     REFRESH_ROLLUP_NODE,
     ROLLUP_DELETE,
     ROLLUP_SELECT,
@@ -295,15 +296,23 @@ class PostgresGridStore(GridStore):
             await self._take_marks(conn, hours_of(start, end))
             return await self._roll(conn, start, end)
 
-    async def rollup_pending(self, max_hours: int, before: int = ALL_HOURS[1]) -> int:
+    async def rollup_pending(
+        self, max_hours: int, before: int = ALL_HOURS[1], since: int = ALL_HOURS[0]
+    ) -> int:
         async with self._storage.pool.acquire() as conn, conn.transaction():
             await conn.execute(_ONE_ROLLUP)
             await conn.execute(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'; SET LOCAL jit = off")
-            newest = await conn.fetch(NEWEST_DIRTY, max_hours, before)
+            newest = await conn.fetch(NEWEST_DIRTY, max_hours, before, since)
             hours = await self._take_marks(conn, sorted(int(r[0]) for r in newest))
             for a, b in rollup_stretches(hours):
                 await self._roll(conn, a, b)
             return len(hours)
+
+    async def prune_rollup(self, older_than: int) -> None:
+        async with self._storage.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_ONE_ROLLUP)
+            for sql in PRUNE_ROLLUP:
+                await conn.execute(sql, older_than)
 
     async def rebuild_leaf_sums(self, start: int, end: int) -> int:
         async with self._storage.pool.acquire() as conn, conn.transaction():

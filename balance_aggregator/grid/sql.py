@@ -359,7 +359,9 @@ REFRESH_ROLLUP_NODE = REFRESH_ROLLUP_NODE.format(
 # up again and clears their marks; until it has, the balance reads those hours live.
 _CACHE_TABLES = """
 CREATE TABLE grid_rolled_hour (hour BIGINT PRIMARY KEY);
-CREATE TABLE grid_dirty_hour (hour BIGINT PRIMARY KEY)"""
+CREATE TABLE grid_dirty_hour (hour BIGINT PRIMARY KEY);
+-- the loop prunes stored hours past its retention by hour
+CREATE INDEX grid_balance_hour_hour ON grid_balance_hour (hour)"""
 _MARK_ALL_LEAF_HOURS = (
     "INSERT INTO grid_dirty_hour (hour) SELECT DISTINCT hour FROM grid_leaf_hour WHERE true"
     " ON CONFLICT (hour) DO NOTHING"
@@ -419,11 +421,17 @@ WHERE b.hour >= CAST($3 AS BIGINT) AND b.hour < CAST($4 AS BIGINT)
     AND substr(n.path, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)
     AND NOT EXISTS (SELECT 1 FROM grid_dirty_hour d WHERE d.hour = b.hour)
 """
-#: the dirty hours a roll-up takes on: the newest before $2 first (what operators look at)
+#: the dirty hours a roll-up takes on: the newest in [$3, $2) first (what operators look at)
 NEWEST_DIRTY = """
-SELECT hour FROM grid_dirty_hour WHERE hour < CAST($2 AS BIGINT)
+SELECT hour FROM grid_dirty_hour WHERE hour < CAST($2 AS BIGINT) AND hour >= CAST($3 AS BIGINT)
 ORDER BY hour DESC LIMIT CAST($1 AS BIGINT)
 """
+#: stored hours before $1 are no longer kept: dropped with their marks, read live if asked for
+PRUNE_ROLLUP = (
+    "DELETE FROM grid_balance_hour WHERE hour < $1",
+    "DELETE FROM grid_rolled_hour WHERE hour < $1",
+    "DELETE FROM grid_dirty_hour WHERE hour < $1",
+)
 TAKE_DIRTY = f"DELETE FROM grid_dirty_hour WHERE hour IN ({NEWEST_DIRTY}) RETURNING hour"
 TAKE_DIRTY_IN = (
     "DELETE FROM grid_dirty_hour WHERE hour >= CAST($1 AS BIGINT) AND hour < CAST($2 AS BIGINT)"

@@ -24,6 +24,7 @@ from .sql import (
     LEAF_DELETE,
     LEAF_INSERT,
     METER_READINGS_SQL,
+    PRUNE_ROLLUP,
     REFRESH_ROLLUP_NODE,
     ROLLUP_DELETE,
     ROLLUP_INSERT,
@@ -281,15 +282,24 @@ class SqliteGridStore(GridStore):
 
         return await self._storage.run_tx(body)
 
-    async def rollup_pending(self, max_hours: int, before: int = ALL_HOURS[1]) -> int:
+    async def rollup_pending(
+        self, max_hours: int, before: int = ALL_HOURS[1], since: int = ALL_HOURS[0]
+    ) -> int:
         def body(db: sqlite3.Connection) -> int:
-            taken = db.execute(for_sqlite(TAKE_DIRTY), (max_hours, before))
+            taken = db.execute(for_sqlite(TAKE_DIRTY), (max_hours, before, since))
             hours = [int(r[0]) for r in taken]
             for a, b in rollup_stretches(hours):
                 _roll(db, a, b)
             return len(hours)
 
         return await self._storage.run_tx(body)
+
+    async def prune_rollup(self, older_than: int) -> None:
+        def body(db: sqlite3.Connection) -> None:
+            for sql in PRUNE_ROLLUP:
+                db.execute(for_sqlite(sql), (older_than,))
+
+        await self._storage.run_tx(body)
 
     async def rebuild_leaf_sums(self, start: int, end: int) -> int:
         def body(db: sqlite3.Connection) -> int:

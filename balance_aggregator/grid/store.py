@@ -68,10 +68,16 @@ class GridStore(abc.ABC):
         count those hours as rolled up; returns the rows written."""
 
     @abc.abstractmethod
-    async def rollup_pending(self, max_hours: int, before: int = ALL_HOURS[1]) -> int:
-        """Roll up again up to ``max_hours`` hours before ``before`` whose sums changed since
+    async def rollup_pending(
+        self, max_hours: int, before: int = ALL_HOURS[1], since: int = ALL_HOURS[0]
+    ) -> int:
+        """Roll up again up to ``max_hours`` hours of [since, before) whose sums changed since
         (the newest first); returns how many hours were rolled up. The roll-up loop of ``serve``
-        calls it, leaving out the hours still being filled by ingest."""
+        calls it, leaving out the hours still being filled by ingest and those past retention."""
+
+    @abc.abstractmethod
+    async def prune_rollup(self, older_than: int) -> None:
+        """Drop the stored balances of hours before ``older_than`` (they are read live)."""
 
     @abc.abstractmethod
     async def rebuild_leaf_sums(self, start: int, end: int) -> int:

@@ -141,6 +141,20 @@ async def test_the_newest_dirty_hours_are_rolled_up_first(storage: Storage) -> N
     ]
 
 
+async def test_hours_past_retention_are_dropped_and_read_live(storage: Storage) -> None:
+    await _network(storage)
+    grid = storage.grid()
+    await grid.rollup(*WINDOW)
+    await grid.prune_rollup(H0 + 3600)
+    assert [r.hour for r in await grid.stored_balance("h1", *WINDOW)] == [H0 + 3600, H0 + 7200]
+    await _assert_as_live(storage)
+    # a late correction of a dropped hour is shown, and the loop does not roll it up again
+    await storage.ingest_readings([ReadingRow("v1", "m1", "electricity", "KWH", H0, 2.5, "r2")])
+    assert _key(await grid.balance("", None, *WINDOW))["h1", H0].subscribers_kwh == 5.5
+    assert await grid.rollup_pending(100, since=H0 + 3600) == 0
+    await _assert_as_live(storage)
+
+
 def test_live_stretches_between_stored_hours() -> None:
     h = 3600
     assert live_ranges(0, 10 * h, []) == [(0, 10 * h)]
@@ -161,7 +175,8 @@ def test_live_stretches_between_stored_hours() -> None:
 
 async def test_serve_rolls_up_in_the_background(tmp_path: Path) -> None:
     storage = open_storage(f"sqlite:///{tmp_path / 'vtn.db'}")
-    settings = Settings(mqtt_host="", grid_rollup_interval_s=0.05)
+    # the test's hours are in January: keep them
+    settings = Settings(mqtt_host="", grid_rollup_interval_s=0.05, grid_rollup_keep_days=3650)
     vtn = Vtn(settings, storage)
     await vtn.start()
     try:
