@@ -119,12 +119,14 @@ def lovelace_config(entities: DemoEntities) -> dict[str, Any]:
         ),
         _profile("Electricity, hourly profile", [e.electricity_total], "hour", 2),
         _profile("Water and gas, daily profile", [e.water_total, e.gas_total], "day", 14),
-        {
-            "type": "history-graph",
-            "title": "Water flow (a dripping tap shows as a floor that never reaches zero)",
-            "entities": [e.water_flow],
-            "hours_to_show": 6,
-        },
+        # hourly statistics, backfill included: the live flow of a 15 l/h drip is a pulse every
+        # few minutes, which a few hours' flow graph shows as zero with spikes
+        _profile(
+            "Water, hourly (a dripping tap is a floor that never reaches zero)",
+            [e.water_total],
+            "hour",
+            2,
+        ),
         _entities(
             "Forecast to the end of the month",
             [e.electricity_forecast, e.water_forecast, e.gas_forecast],
