@@ -68,6 +68,18 @@ _LOCK_MARKS = (
     " FOR UPDATE SKIP LOCKED"
 )
 _DROP_MARKS = "DELETE FROM grid_dirty_hour WHERE hour = ANY($1::bigint[])"
+# An upsert leaves a row as it is when nothing in it changed, so re-importing an unchanged
+# hierarchy (a nightly sync from the GIS) changes no row and keeps the stored balances.
+_NODE_FIELDS = ("parent_id", "level", "name", "target", "path", "depth")
+_NODE_SET = ", ".join(f"grid_node.{c}" for c in _NODE_FIELDS)
+_NODE_NEW = ", ".join(f"excluded.{c}" for c in _NODE_FIELDS)
+_METER_FIELDS = ("node_id", "role", "phase", "ven_id", "resource_name", "meter_ref")
+_METER_SET = ", ".join(f"grid_meter.{c}" for c in _METER_FIELDS)
+_METER_NEW = ", ".join(f"excluded.{c}" for c in _METER_FIELDS)
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[1])
 
 
 def _node(row: asyncpg.Record) -> StoredNode:
@@ -143,11 +155,14 @@ class PostgresGridStore(GridStore):
                 columns=METER_COLUMNS.split(", "),
                 schema_name="pg_temp",
             )
-            await conn.execute(
-                f"INSERT INTO grid_node ({NODE_COLUMNS}) SELECT {NODE_COLUMNS} FROM grid_node_in"
-                " ORDER BY depth ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id,"
-                " level = excluded.level, name = excluded.name, target = excluded.target,"
-                " path = excluded.path, depth = excluded.depth"
+            changed = _count(
+                await conn.execute(
+                    f"INSERT INTO grid_node ({NODE_COLUMNS}) SELECT {NODE_COLUMNS}"
+                    " FROM grid_node_in ORDER BY depth ON CONFLICT (id) DO UPDATE SET"
+                    " parent_id = excluded.parent_id, level = excluded.level,"
+                    " name = excluded.name, target = excluded.target, path = excluded.path,"
+                    f" depth = excluded.depth WHERE ({_NODE_SET}) IS DISTINCT FROM ({_NODE_NEW})"
+                )
             )
             # the VTN's meter row is made now if no reading made it yet
             await conn.execute(
@@ -156,23 +171,28 @@ class PostgresGridStore(GridStore):
                 " ON CONFLICT DO NOTHING"
             )
             try:
-                await conn.execute(
-                    f"INSERT INTO grid_meter ({METER_COLUMNS}, meter_ref, rollup_node)"
-                    f" SELECT {', '.join('i.' + c for c in METER_COLUMNS.split(', '))}, m.id, ''"
-                    " FROM grid_meter_in i JOIN meter m ON m.ven_id = i.ven_id"
-                    " AND m.resource_name = i.resource_name AND m.kind = 'electricity'"
-                    " ON CONFLICT (id) DO UPDATE SET node_id = excluded.node_id,"
-                    " role = excluded.role, phase = excluded.phase, ven_id = excluded.ven_id,"
-                    " resource_name = excluded.resource_name, meter_ref = excluded.meter_ref"
+                changed += _count(
+                    await conn.execute(
+                        f"INSERT INTO grid_meter ({METER_COLUMNS}, meter_ref, rollup_node)"
+                        f" SELECT {', '.join('i.' + c for c in METER_COLUMNS.split(', '))},"
+                        " m.id, '' FROM grid_meter_in i JOIN meter m ON m.ven_id = i.ven_id"
+                        " AND m.resource_name = i.resource_name AND m.kind = 'electricity'"
+                        " ON CONFLICT (id) DO UPDATE SET node_id = excluded.node_id,"
+                        " role = excluded.role, phase = excluded.phase,"
+                        " ven_id = excluded.ven_id, resource_name = excluded.resource_name,"
+                        " meter_ref = excluded.meter_ref"
+                        f" WHERE ({_METER_SET}) IS DISTINCT FROM ({_METER_NEW})"
+                    )
                 )
             except asyncpg.UniqueViolationError as err:
                 raise HierarchyError(
                     [f"meters: {err} (readings claimed by another meter)"]
                 ) from err
-            await conn.execute(REFRESH_ROLLUP_NODE)
-            # which meters count where may have changed for every hour: roll them all up again
-            await conn.execute(INVALIDATE_ROLLED)
-            await conn.execute("DELETE FROM grid_rolled_hour")
+            changed += _count(await conn.execute(REFRESH_ROLLUP_NODE))
+            if changed:
+                # which meters count where may have changed for every hour: roll them all up
+                await conn.execute(INVALIDATE_ROLLED)
+                await conn.execute("DELETE FROM grid_rolled_hour")
             return len(placed), len(meters)
 
     async def get_node(self, node_id: str) -> StoredNode | None:

@@ -109,6 +109,10 @@ class SqliteGridStore(GridStore):
         self, nodes: Sequence[GridNode], meters: Sequence[GridMeter]
     ) -> tuple[int, int]:
         def body(db: sqlite3.Connection) -> tuple[int, int]:
+            # an upsert leaves unchanged rows alone, so re-importing an unchanged hierarchy (a
+            # nightly sync from the GIS) changes nothing, triggers included, and keeps the
+            # stored balances
+            changes_before = db.total_changes
             in_file = {n.id for n in nodes}
             wanted = {n.parent_id for n in nodes if n.parent_id} | in_file
             wanted |= {m.node_id for m in meters}
@@ -129,7 +133,9 @@ class SqliteGridStore(GridStore):
                 f"INSERT INTO grid_node ({NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id,"
                 " level = excluded.level, name = excluded.name, target = excluded.target,"
-                " path = excluded.path, depth = excluded.depth",
+                " path = excluded.path, depth = excluded.depth"
+                " WHERE (parent_id, level, name, target, path, depth) IS NOT (excluded.parent_id,"
+                " excluded.level, excluded.name, excluded.target, excluded.path, excluded.depth)",
                 [(n.id, n.parent_id, n.level, n.name, n.target, n.path, n.depth) for n in placed],
             )
             # the VTN's meter row is made now if no reading made it yet
@@ -145,7 +151,10 @@ class SqliteGridStore(GridStore):
                     " WHERE ven_id = :ven AND resource_name = :res AND kind = 'electricity'), '')"
                     " ON CONFLICT (id) DO UPDATE SET node_id = excluded.node_id,"
                     " role = excluded.role, phase = excluded.phase, ven_id = excluded.ven_id,"
-                    " resource_name = excluded.resource_name, meter_ref = excluded.meter_ref",
+                    " resource_name = excluded.resource_name, meter_ref = excluded.meter_ref"
+                    " WHERE (node_id, role, phase, ven_id, resource_name, meter_ref) IS NOT"
+                    " (excluded.node_id, excluded.role, excluded.phase, excluded.ven_id,"
+                    " excluded.resource_name, excluded.meter_ref)",
                     [
                         {
                             "id": m.id,
@@ -163,7 +172,8 @@ class SqliteGridStore(GridStore):
                     [f"meters: {err} (readings claimed by another meter)"]
                 ) from err
             db.execute(REFRESH_ROLLUP_NODE)
-            _invalidate_rolled(db)
+            if db.total_changes != changes_before:
+                _invalidate_rolled(db)
             return len(placed), len(meters)
 
         return await self._storage.run_tx(body)

@@ -72,8 +72,9 @@ class GridStore(abc.ABC):
         self, max_hours: int, before: int = ALL_HOURS[1], since: int = ALL_HOURS[0]
     ) -> int:
         """Roll up again up to ``max_hours`` hours of [since, before) whose sums changed after
-        they were last rolled up (the newest first); returns how many hours were rolled up. The roll-up loop of ``serve``
-        calls it, leaving out the hours still being filled by ingest and those past retention."""
+        they were last rolled up (the newest first); returns how many hours were rolled up. The
+        roll-up loop of ``serve`` calls it, leaving out the hours still being filled by ingest and
+        those past retention."""
 
     @abc.abstractmethod
     async def prune_rollup(self, older_than: int) -> None:

@@ -23,11 +23,11 @@ from balance_aggregator.grid.store import balance_row, live_ranges, rollup_stret
 from balance_aggregator.storage import ReadingRow, Storage, open_storage
 from balance_aggregator.storage.postgres import PostgresStorage
 from balance_aggregator.storage.sqlite import SqliteStorage
-from balance_grid.hierarchy import GridNode
+from balance_grid.hierarchy import GridNode, parse_csv
 
 from .conftest import _pg_url
 from .test_grid_leaf_sums import _execute
-from .test_grid_storage import H0, _network
+from .test_grid_storage import H0, NETWORK, _network
 
 HOURS = 3
 WINDOW = (H0, H0 + HOURS * 3600)
@@ -121,6 +121,19 @@ async def test_a_hierarchy_change_sends_every_hour_back_to_live(storage: Storage
     assert await grid.delete_node("h2")
     shown = await _assert_as_live(storage)
     assert shown["s1", H0].subscribers_kwh == 3.0  # h1's m2 alone, m1 went with h2
+
+
+async def test_an_unchanged_hierarchy_imported_again_keeps_the_stored_balances(
+    storage: Storage,
+) -> None:
+    """A nightly sync of the same hierarchy from the GIS must not send a month back to live."""
+    await _network(storage)
+    grid = storage.grid()
+    await grid.rollup(*WINDOW)
+    await _scribble(storage, "h1", H0)
+    await grid.import_hierarchy(*parse_csv(NETWORK))
+    assert _key(await grid.balance("", None, *WINDOW))["h1", H0].subscribers_kwh == 999
+    assert await grid.rollup_pending(100) == 0
 
 
 async def test_the_newest_dirty_hours_are_rolled_up_first(storage: Storage) -> None:
