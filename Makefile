@@ -8,7 +8,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-LIBS := dmesh_lib dlm balance_analytics balance_aggregator balance_grid
+LIBS := dmesh_lib dlm balance_analytics balance_openadr balance_aggregator balance_grid
 LINT_PATHS := $(LIBS) custom_components tests benchmarks scripts
 
 .PHONY: venv test lint typecheck bench bench-quick demo test-e2e ui-vendor clean

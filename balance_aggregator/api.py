@@ -23,7 +23,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from . import models
+from balance_openadr import models
+from balance_openadr.times import parse_datetime, parse_duration
 from .auth import Principal, TokenError, TokenIssuer, new_secret, verify_secret
 from .config import Settings
 from .metrics import Metrics
@@ -992,8 +993,8 @@ class Vtn:
         self._require(request, "read_all")
         target = request.query.get("target")
         try:
-            start = models.parse_datetime(request.query["start"])
-            end = models.parse_datetime(request.query["end"])
+            start = parse_datetime(request.query["start"])
+            end = parse_datetime(request.query["end"])
         except (KeyError, ValueError) as err:
             raise Problem(400, "Bad Request", "start and end (RFC 3339) are required") from err
         if not target:
@@ -1063,10 +1064,10 @@ def _event_window(
     def bound(period: models.IntervalPeriod | None, count: int) -> None:
         if period is None or period.start is None:
             return
-        start = models.parse_datetime(period.start)
+        start = parse_datetime(period.start)
         begin = created_at if start.year <= 1 else start.timestamp()
         starts.append(begin)
-        span = models.parse_duration(period.duration) if period.duration else None
+        span = parse_duration(period.duration) if period.duration else None
         if span is None and period.duration:
             ends.append(None)
         elif span is not None:
@@ -1076,7 +1077,7 @@ def _event_window(
     for interval in event.intervals:
         bound(interval.interval_period, 1)
     if event.duration and starts:
-        span = models.parse_duration(event.duration)
+        span = parse_duration(event.duration)
         ends.append(None if span is None else min(starts) + span.total_seconds())
     if not starts:
         return None, None

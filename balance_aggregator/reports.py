@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from .models import ReportRequest, parse_datetime, parse_duration
+from balance_openadr.models import ReportRequest
+from balance_openadr.times import parse_datetime, parse_duration
 from .storage import Delivery, ReadingRow
 
 USAGE_KINDS = {

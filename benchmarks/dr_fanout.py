@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from balance_aggregator.auth import hash_secret
 from balance_aggregator.storage import Client, open_storage
-from balance_aggregator.ven_client import VenClient
+from balance_openadr.client import VenClient
 
 PG = os.environ.get("BALANCE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 WAIT_S = 60.0

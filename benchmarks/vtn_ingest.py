@@ -104,7 +104,7 @@ async def measure_http(url: str, reports: int) -> float:
     from balance_aggregator.auth import hash_secret
     from balance_aggregator.config import Settings
     from balance_aggregator.storage import Client
-    from balance_aggregator.ven_client import VenClient
+    from balance_openadr.client import VenClient
 
     vtn = Vtn(Settings(db=url, mqtt_host="", rate_limit_burst=10**9), open_storage(url))
     await vtn.start()

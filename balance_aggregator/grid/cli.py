@@ -116,7 +116,7 @@ async def _export(storage: Storage, fmt: str) -> str:
 
 
 def _window(args: argparse.Namespace) -> tuple[int, int]:
-    from balance_aggregator.models import parse_datetime
+    from balance_openadr.times import parse_datetime
 
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     end = parse_datetime(args.end) if args.end else now

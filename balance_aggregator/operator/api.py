@@ -21,7 +21,7 @@ from balance_aggregator.api import Problem, TokenBucket
 from balance_aggregator.auth import BL_SCOPES, Principal
 from balance_aggregator.grid import analysis
 from balance_aggregator.grid.store import GridStore
-from balance_aggregator.models import parse_datetime
+from balance_openadr.times import parse_datetime
 from balance_aggregator.storage import ObjectQuery, StoredObject
 from balance_grid.hierarchy import (
     GridMeter,

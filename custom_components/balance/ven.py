@@ -1,7 +1,7 @@
 """The utility entry at run time: an OpenADR 3 VEN that obeys DR events and reports meter usage.
 
 Events arrive by the VTN's MQTT notifier when it has one, and by polling otherwise and as a safety
-net. What they ask (`balance_aggregator.ven_events`) goes to every load manager as a DR request
+net. What they ask (`balance_openadr.events`) goes to every load manager as a DR request
 until the interval ends; an event that ends or is cancelled ends it. Each new event is
 acknowledged once with a report. Hourly usage is queued in a Store before it is sent
 (`ven_reports.UsageReporter`), so a VTN outage or a restart loses nothing and adds nothing.
@@ -24,8 +24,8 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_point_in_utc_time, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from balance_aggregator.ven_client import VenClient, VtnError
-from balance_aggregator.ven_events import EventSlots, Signal, applies_to, read_event, signal_at
+from balance_openadr.client import VenClient, VtnError
+from balance_openadr.events import EventSlots, Signal, applies_to, read_event, signal_at
 from dlm import DR_SOURCE_UTILITY
 
 from .const import CONF_URL, DOMAIN

@@ -29,7 +29,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from balance_aggregator.ven_client import VenClient, VtnError
+from balance_openadr.client import VenClient, VtnError
 
 from .const import CONF_ENTRY_TYPE, CONF_URL
 from .ven_const import (

@@ -19,7 +19,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
 
-from balance_aggregator.ven_usage import MeterHour
+from balance_openadr.usage import MeterHour
 
 from .const import DOMAIN
 

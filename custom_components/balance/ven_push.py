@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from balance_aggregator.ven_client import VenClient, VtnError
+from balance_openadr.client import VenClient, VtnError
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0

@@ -20,9 +20,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from balance_aggregator.ven_client import VenClient, VtnError
-from balance_aggregator.ven_events import usage_event
-from balance_aggregator.ven_usage import HOUR_S, PAYLOAD_TYPES, usage_batch, with_event
+from balance_openadr.client import VenClient, VtnError
+from balance_openadr.events import usage_event
+from balance_openadr.usage import HOUR_S, PAYLOAD_TYPES, usage_batch, with_event
 
 from .const import DOMAIN, STATISTICS_SETTLE
 from .ven_const import CONF_METER_ENTITIES, FIRST_REPORT_LOOKBACK

@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.util import dt as dt_util
 
-from balance_aggregator.ven_client import VtnError
+from balance_openadr.client import VtnError
 from dlm import DR_SOURCE_UTILITY
 
 from .const import CONF_ENTRY_TYPE, CONF_URL, DOMAIN

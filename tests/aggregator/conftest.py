@@ -25,7 +25,7 @@ from balance_aggregator.api import Vtn
 from balance_aggregator.auth import hash_secret, new_secret
 from balance_aggregator.config import Settings
 from balance_aggregator.storage import Client, Storage, open_storage
-from balance_aggregator.ven_client import VenClient
+from balance_openadr.client import VenClient
 
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
 MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from balance_aggregator.ven_client import VtnError
+from balance_openadr.client import VtnError
 
 from .conftest import RunningVtn, VtnFactory
 from .helpers import simple_event

@@ -13,7 +13,7 @@ import aiohttp
 
 from balance_aggregator.config import Settings
 from balance_aggregator.logs import JsonFormatter
-from balance_aggregator.ven_client import VenClient
+from balance_openadr.client import VenClient
 
 
 def test_settings_from_file_then_environment(tmp_path: Path) -> None:

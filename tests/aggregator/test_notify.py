@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from balance_aggregator.ven_client import VtnError, mqtt_notifications
+from balance_openadr.client import VtnError, mqtt_notifications
 
 from .conftest import RunningVtn, VtnFactory
 from .helpers import callback_server, simple_event

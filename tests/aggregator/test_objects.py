@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from balance_aggregator.ven_client import VtnError
+from balance_openadr.client import VtnError
 
 from .conftest import RunningVtn
 from .helpers import past_event, simple_event

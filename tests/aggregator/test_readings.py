@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from balance_aggregator.storage import ReadingRow, Storage, StoredObject
-from balance_aggregator.ven_client import VenClient
+from balance_openadr.client import VenClient
 
 from .conftest import RunningVtn
 from .helpers import DAY, iso, simple_event, usage_report

@@ -8,15 +8,15 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from balance_aggregator.models import ReportRequest
-from balance_aggregator.ven_events import (
+from balance_openadr.models import ReportRequest
+from balance_openadr.events import (
     applies_to,
     read_event,
     signal_at,
     target_strings,
     usage_event,
 )
-from balance_aggregator.ven_usage import MeterHour, usage_batch, with_event
+from balance_openadr.usage import MeterHour, usage_batch, with_event
 
 T0 = datetime(2026, 1, 15, 17, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from balance_aggregator.ven_client import VenClient
+from balance_openadr.client import VenClient
 from custom_components.balance.const import STATISTICS_SETTLE
 from custom_components.balance.statistics import statistic_metadata
 from custom_components.balance.ven import UtilityVen

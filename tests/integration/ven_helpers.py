@@ -24,7 +24,7 @@ from balance_aggregator.api import Vtn
 from balance_aggregator.auth import hash_secret, new_secret
 from balance_aggregator.config import Settings
 from balance_aggregator.storage import Client, open_storage
-from balance_aggregator.ven_client import VenClient
+from balance_openadr.client import VenClient
 from custom_components.balance.const import CONF_ENTRY_TYPE, CONF_URL, DOMAIN
 from custom_components.balance.ven_config_flow import utility_unique_id
 from custom_components.balance.ven_const import (

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .models import parse_datetime, parse_duration
+from .times import parse_datetime, parse_duration
 
 NOW_START = datetime(1, 1, 1, tzinfo=UTC)
 """The spec's "start now" marker."""
