@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Final
 
-from homeassistant.const import Platform
-
 DOMAIN: Final = "balance"
 MANUFACTURER: Final = "BALANCE"
 
@@ -20,13 +18,9 @@ CONF_INITIAL_READING: Final = "initial_reading"
 CONF_NAME: Final = "name"
 MANUAL_ENTRY: Final = "manual"
 
-PLATFORMS: Final = [
-    Platform.BINARY_SENSOR,
-    Platform.EVENT,
-    Platform.SENSOR,
-    Platform.SWITCH,
-    Platform.VALVE,
-]
+TO_REDACT: Final = {CONF_URL, "serial", "title", "unique_id"}
+"""Diagnostics leave these out: serial numbers identify a household's hardware, a URL may carry
+a host name."""
 
 UNREACHABLE_REPAIR_DELAY: Final = timedelta(minutes=15)
 """A concentrator gone this long is worth a repair issue; shorter outages heal on their own."""
@@ -78,11 +72,3 @@ CONF_NIGHT_DELAY_MIN: Final = "night_delay_min"
 COLOURS: Final = ["red", "yellow", "green"]
 MODES: Final = ["off", "advise", "active"]
 DEFAULT_STALE_AFTER_S: Final = 120.0
-
-LOAD_MANAGER_PLATFORMS: Final = [
-    Platform.BINARY_SENSOR,
-    Platform.NUMBER,
-    Platform.SELECT,
-    Platform.SENSOR,
-    Platform.SWITCH,
-]

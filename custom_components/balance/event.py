@@ -1,87 +1,9 @@
-"""Alarms as event entities, so automations and blueprints trigger on them."""
+"""The event platform: each kind of entry adds its own (see kinds.py)."""
 
-from __future__ import annotations
+from homeassistant.const import Platform
 
-from typing import Any
-
-from homeassistant.components.event import EventEntity, EventEntityDescription
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-
-from dmesh_lib.messages import ModuleType
-
-from . import analytics_event
-from .analytics_setup import analytics_manager, is_existing_meters
-from .coordinator import (
-    ALARM_SENSORS,
-    FAULT_EVENTS,
-    PHASES,
-    BalanceConfigEntry,
-    BalanceCoordinator,
-    ModuleData,
-)
-from .entity import BalanceEntity
+from .kinds import platform_setup
 
 PARALLEL_UPDATES = 0
 
-ALARM = EventEntityDescription(key="alarm", translation_key="alarm")
-
-
-def event_types(module: ModuleData) -> list[str]:
-    kinds = module.info.sensors.kinds()
-    types = [name for kind, name in ALARM_SENSORS.items() if kind in kinds]
-    if any(phase in kinds for phase in PHASES):
-        types.append("phase_lost")
-    if module.meters:
-        types.extend(FAULT_EVENTS.values())
-    if module.info.module_type is ModuleType.AD220:
-        types.append("relay_fault")
-    if module.info.module_type is ModuleType.VALVE:
-        types.append("valve_fault")
-    if module.info.module_type in (ModuleType.D100FC, ModuleType.SENSOR, ModuleType.VALVE):
-        types.append("low_battery")
-    return types
-
-
-def _entities(coordinator: BalanceCoordinator, module: ModuleData) -> list[EventEntity]:
-    if not event_types(module):
-        return []
-    return [AlarmEvent(coordinator, module, ALARM)]
-
-
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: BalanceConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    if (manager := analytics_manager(hass, entry)) is not None:
-        # household analytics over the meters; an "existing meters" entry has nothing else
-        await analytics_event.async_setup_entry(hass, manager, async_add_entities)
-        if is_existing_meters(entry):
-            return
-    coordinator = entry.runtime_data.coordinator
-    async_add_entities(
-        e for module in coordinator.modules.values() for e in _entities(coordinator, module)
-    )
-    entry.async_on_unload(
-        coordinator.async_add_module_listener(
-            lambda module: async_add_entities(_entities(coordinator, module))
-        )
-    )
-
-
-class AlarmEvent(BalanceEntity, EventEntity):
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._attr_event_types = event_types(self.module)
-
-    async def async_added_to_hass(self) -> None:
-        await super().async_added_to_hass()
-        self.async_on_remove(
-            self.coordinator.async_add_alarm_listener(self.module.serial, self._fire)
-        )
-
-    @callback
-    def _fire(self, event_type: str, attributes: dict[str, Any]) -> None:
-        self._trigger_event(event_type, attributes)
-        self.async_write_ha_state()
+async_setup_entry = platform_setup(Platform.EVENT)

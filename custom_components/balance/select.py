@@ -1,19 +1,9 @@
-"""Select entities; only the load manager has any."""
+"""The select platform: each kind of entry adds its own (see kinds.py)."""
 
-from __future__ import annotations
+from homeassistant.const import Platform
 
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-
-from .load_manager import LoadManagerConfigEntry
-from .load_manager_select import async_setup_entry as async_setup_load_manager_entry
+from .kinds import platform_setup
 
 PARALLEL_UPDATES = 0
 
-
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: LoadManagerConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    await async_setup_load_manager_entry(hass, entry, async_add_entities)
+async_setup_entry = platform_setup(Platform.SELECT)

@@ -30,7 +30,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.balance.const import DOMAIN
-from custom_components.balance.statistics import statistic_metadata
+from custom_components.balance.dmesh.statistics import statistic_metadata
 from dmesh_lib import MeterKind
 from dmesh_lib.messages import ValvePosition
 from dmesh_lib.simulator.network import HomeRole

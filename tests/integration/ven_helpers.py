@@ -26,8 +26,8 @@ from balance_aggregator.config import Settings
 from balance_aggregator.storage import Client, open_storage
 from balance_openadr.client import VenClient
 from custom_components.balance.const import CONF_ENTRY_TYPE, CONF_URL, DOMAIN
-from custom_components.balance.ven_config_flow import utility_unique_id
-from custom_components.balance.ven_const import (
+from custom_components.balance.utility.config_flow import utility_unique_id
+from custom_components.balance.utility.const import (
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
     ENTRY_TYPE_UTILITY,

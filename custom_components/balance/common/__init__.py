@@ -1,0 +1,1 @@
+"""Helpers every kind of entry uses: the entry-kind contract and listener lists."""
