@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from balance_openadr import models
 from balance_openadr.times import parse_datetime, parse_duration
+
 from .auth import Principal, TokenError, TokenIssuer, new_secret, verify_secret
 from .config import Settings
 from .metrics import Metrics

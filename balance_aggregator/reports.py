@@ -15,6 +15,7 @@ from typing import Any
 
 from balance_openadr.models import ReportRequest
 from balance_openadr.times import parse_datetime, parse_duration
+
 from .storage import Delivery, ReadingRow
 
 USAGE_KINDS = {

@@ -8,7 +8,6 @@ not forbid them and a 3.0.1 client may still send some.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (

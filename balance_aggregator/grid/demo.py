@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from balance_openadr.models import ProgramRequest
 from balance_aggregator.storage import ReadingRow, Storage, StoredObject
 from balance_grid.hierarchy import GridMeter, GridNode
+from balance_openadr.models import ProgramRequest
 
 from .model import OperatorUser
 

@@ -21,7 +21,6 @@ from balance_aggregator.api import Problem, TokenBucket
 from balance_aggregator.auth import BL_SCOPES, Principal
 from balance_aggregator.grid import analysis
 from balance_aggregator.grid.store import GridStore
-from balance_openadr.times import parse_datetime
 from balance_aggregator.storage import ObjectQuery, StoredObject
 from balance_grid.hierarchy import (
     GridMeter,
@@ -32,6 +31,7 @@ from balance_grid.hierarchy import (
     to_csv,
     to_json,
 )
+from balance_openadr.times import parse_datetime
 
 from .auth import (
     COOKIE,

@@ -8,7 +8,6 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from balance_openadr.models import ReportRequest
 from balance_openadr.events import (
     applies_to,
     read_event,
@@ -16,6 +15,7 @@ from balance_openadr.events import (
     target_strings,
     usage_event,
 )
+from balance_openadr.models import ReportRequest
 from balance_openadr.usage import MeterHour, usage_batch, with_event
 
 T0 = datetime(2026, 1, 15, 17, tzinfo=UTC)

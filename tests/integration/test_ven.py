@@ -23,12 +23,12 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from balance_aggregator.auth import hash_secret, new_secret
 from balance_aggregator.storage import Client
 from custom_components.balance.const import CONF_ENTRY_TYPE, CONF_URL, DOMAIN
-from custom_components.balance.utility.ven import UtilityVen
 from custom_components.balance.utility.const import (
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
     CONF_METER_ENTITIES,
 )
+from custom_components.balance.utility.ven import UtilityVen
 
 from .conftest import setup_entry, wait_for
 from .lm_helpers import BOILER, EV, PC, is_on, manager_entry, set_power, setup_house

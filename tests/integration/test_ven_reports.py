@@ -20,9 +20,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from balance_openadr.client import VenClient
 from custom_components.balance.const import STATISTICS_SETTLE
 from custom_components.balance.dmesh.statistics import statistic_metadata
-from custom_components.balance.utility.ven import UtilityVen
 from custom_components.balance.utility.const import CONF_METER_ENTITIES
 from custom_components.balance.utility.reports import storage_key
+from custom_components.balance.utility.ven import UtilityVen
 from dmesh_lib import MeterKind
 
 from .ven_helpers import (
