@@ -37,8 +37,8 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import async_test_home_assistant
 
 from custom_components.balance.utility.ven import UtilityVen
-from tests.integration.lm_helpers import EV, is_on, manager_entry, set_power, setup_house
-from tests.integration.ven_helpers import (
+from tests.integration.load_manager.helpers import EV, is_on, manager_entry, set_power, setup_house
+from tests.integration.utility.helpers import (
     RunningVtn,
     post_event,
     program,

@@ -15,9 +15,9 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
+from .analytics.test_analytics import START, TOTAL, WATER, advance, water_entry
 from .conftest import setup_entry
-from .lm_helpers import BOILER, EV, is_on, manager_entry, set_power, setup_house
-from .test_analytics import START, TOTAL, WATER, advance, water_entry
+from .load_manager.helpers import BOILER, EV, is_on, manager_entry, set_power, setup_house
 
 SOURCE = Path(__file__).parents[2] / "blueprints" / "automation" / "balance"
 NAMES = sorted(p.name for p in SOURCE.glob("*.yaml"))

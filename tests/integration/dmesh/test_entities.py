@@ -20,8 +20,7 @@ from custom_components.balance.const import DOMAIN
 from dmesh_lib.messages import AnnounceReason, ModuleAnnounce, ModuleInfo, ModuleType, SensorSet
 from dmesh_lib.simulator.network import HomeRole, SimModule
 from dmesh_lib.simulator.scenarios import Scenario
-
-from .conftest import RunningSimulator, make_entry, setup_entry, wait_for
+from tests.integration.conftest import RunningSimulator, make_entry, setup_entry, wait_for
 
 
 def _entity_id(hass: HomeAssistant, platform: str, unique_id: str) -> str:

@@ -16,8 +16,7 @@ from homeassistant.helpers.service_info.usb import UsbServiceInfo
 from homeassistant.setup import async_setup_component
 
 from custom_components.balance.const import CONF_URL, DOMAIN
-
-from .conftest import RunningSimulator, StartSimulator, make_entry, setup_entry
+from tests.integration.conftest import RunningSimulator, StartSimulator, make_entry, setup_entry
 
 
 def _free_port() -> int:

@@ -35,8 +35,7 @@ from custom_components.balance.const import DOMAIN, meter_key
 from dmesh_lib.simulator.network import HISTORY_HOURS, SimulatedNetwork
 from dmesh_lib.simulator.scenarios import Scenario
 from dmesh_lib.units import COUNTER_MODULO
-
-from .conftest import StartSimulator, make_entry, setup_entry
+from tests.integration.conftest import StartSimulator, make_entry, setup_entry
 
 # Twenty to the hour, a few hours ago: the outage ends five minutes past a later hour, when the
 # hour that just ended is still the recorder's to compile.

@@ -9,9 +9,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.balance.const import DOMAIN
 from dmesh_lib.simulator.network import HomeRole
+from tests.integration.conftest import RunningSimulator, setup_entry, wait_for
 
-from .conftest import RunningSimulator, setup_entry, wait_for
-from .lm_helpers import manager_entry, set_power, setup_house, socket
+from .helpers import manager_entry, set_power, setup_house, socket
 
 COLOUR_OF_LEVEL = {0: "red", 1: "green", 2: "yellow"}
 

@@ -19,9 +19,9 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.balance.const import CONF_NIGHT_END, CONF_NIGHT_START, DOMAIN
+from tests.integration.conftest import setup_entry
 
-from .conftest import setup_entry
-from .lm_helpers import (
+from .helpers import (
     BOILER,
     EV,
     HOUSE_SOCKETS,

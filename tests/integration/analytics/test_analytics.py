@@ -24,8 +24,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.balance.const import DOMAIN
 from custom_components.balance.diagnostics import async_get_config_entry_diagnostics
-
-from .conftest import RunningSimulator, setup_entry
+from tests.integration.conftest import RunningSimulator, setup_entry
 
 WATER = "sensor.water_meter"
 POWER = "sensor.plug_power"

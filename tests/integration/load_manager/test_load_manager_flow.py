@@ -13,9 +13,9 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.storage import Store
 
 from custom_components.balance.const import DOMAIN, SUBENTRY_SOCKET
+from tests.integration.conftest import setup_entry
 
-from .conftest import setup_entry
-from .lm_helpers import BOILER, EV, HOUSE_SOCKETS, POWER, manager_entry, setup_house
+from .helpers import BOILER, EV, HOUSE_SOCKETS, POWER, manager_entry, setup_house
 
 
 async def test_user_flow_creates_a_load_manager(hass: HomeAssistant) -> None:

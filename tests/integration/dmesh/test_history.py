@@ -30,8 +30,7 @@ from custom_components.balance.dmesh.statistics import statistic_metadata
 from dmesh_lib import MeterKind
 from dmesh_lib.simulator.network import HISTORY_HOURS, SimulatedNetwork
 from dmesh_lib.units import COUNTER_MODULO
-
-from .conftest import StartSimulator, make_entry, setup_entry, wait_for
+from tests.integration.conftest import StartSimulator, make_entry, setup_entry, wait_for
 
 OUTAGE_HOURS = 6.5
 ENTITY = "sensor.electricity_meter_10000100_1_energy"

@@ -14,8 +14,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.balance.const import DOMAIN
 from dmesh_lib.simulator.network import HomeRole
 from dmesh_lib.simulator.scenarios import Scenario
-
-from .conftest import RunningSimulator
+from tests.integration.conftest import RunningSimulator
 
 
 async def _call(hass: HomeAssistant, service: str, data: dict, response: bool = False):  # type: ignore[no-untyped-def]

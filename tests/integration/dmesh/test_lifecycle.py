@@ -31,8 +31,7 @@ from dmesh_lib import MeterKind
 from dmesh_lib.messages import LeaveReason, ModuleLeave
 from dmesh_lib.simulator.network import HomeRole
 from dmesh_lib.simulator.scenarios import Scenario
-
-from .conftest import RunningSimulator, make_entry, setup_entry, wait_for
+from tests.integration.conftest import RunningSimulator, make_entry, setup_entry, wait_for
 
 
 def _entity_id(hass: HomeAssistant, platform: str, unique_id: str) -> str:

@@ -35,9 +35,8 @@ from dmesh_lib import MeterKind
 from dmesh_lib.messages import ValvePosition
 from dmesh_lib.simulator.network import HomeRole
 from tests.analytics.households import water_days
-
-from .conftest import StartSimulator, make_entry, setup_entry, wait_for
-from .test_blueprints import config_dir  # noqa: F401 - the blueprints as a user installs them
+from tests.integration.conftest import StartSimulator, make_entry, setup_entry, wait_for
+from tests.integration.test_blueprints import config_dir  # noqa: F401 - the blueprints as a user installs them
 
 WATER = "sensor.water_meter"
 TOTAL = {"unit_of_measurement": "m³", "state_class": "total_increasing", "device_class": "water"}

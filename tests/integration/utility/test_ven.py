@@ -29,10 +29,18 @@ from custom_components.balance.utility.const import (
     CONF_METER_ENTITIES,
 )
 from custom_components.balance.utility.ven import UtilityVen
+from tests.integration.conftest import setup_entry, wait_for
+from tests.integration.load_manager.helpers import (
+    BOILER,
+    EV,
+    PC,
+    is_on,
+    manager_entry,
+    set_power,
+    setup_house,
+)
 
-from .conftest import setup_entry, wait_for
-from .lm_helpers import BOILER, EV, PC, is_on, manager_entry, set_power, setup_house
-from .ven_helpers import (
+from .helpers import (
     HOUSE_CLIENT,
     RunningVtn,
     post_event,

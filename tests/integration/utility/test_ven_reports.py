@@ -25,7 +25,7 @@ from custom_components.balance.utility.reports import storage_key
 from custom_components.balance.utility.ven import UtilityVen
 from dmesh_lib import MeterKind
 
-from .ven_helpers import (
+from .helpers import (
     GROUP,
     RunningVtn,
     program,
