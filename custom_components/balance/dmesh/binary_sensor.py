@@ -11,15 +11,13 @@ from homeassistant.components.binary_sensor import (
 )
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from dmesh_lib.messages import ChannelFault, SensorKind
 
 from ..const import DOMAIN
-from .coordinator import BalanceConfigEntry, BalanceCoordinator, MeterData, ModuleData
-from .entity import BalanceEntity
+from .coordinator import BalanceCoordinator, MeterData, ModuleData
+from .entity import BalanceEntity, module_platform
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,21 +133,9 @@ def _entities(coordinator: BalanceCoordinator, module: ModuleData) -> list[Binar
     return entities
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: BalanceConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    coordinator = entry.runtime_data.coordinator
-    entities: list[BinarySensorEntity] = [ConcentratorConnectivity(coordinator)]
-    for module in coordinator.modules.values():
-        entities.extend(_entities(coordinator, module))
-    async_add_entities(entities)
-    entry.async_on_unload(
-        coordinator.async_add_module_listener(
-            lambda module: async_add_entities(_entities(coordinator, module))
-        )
-    )
+async_setup_entry = module_platform(
+    _entities, concentrator=lambda coordinator: [ConcentratorConnectivity(coordinator)]
+)
 
 
 class ModuleBinarySensor(BalanceEntity, BinarySensorEntity):

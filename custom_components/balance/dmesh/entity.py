@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from ..common.entry_kind import PlatformSetup
 from ..const import DOMAIN, meter_key, module_key
-from .coordinator import BalanceCoordinator, ModuleData
+from .coordinator import BalanceConfigEntry, BalanceCoordinator, ModuleData
+
+type ModuleEntities = Callable[[BalanceCoordinator, ModuleData], Sequence[Entity]]
+
+
+def module_platform(
+    entities: ModuleEntities,
+    concentrator: Callable[[BalanceCoordinator], Sequence[Entity]] | None = None,
+) -> PlatformSetup[BalanceConfigEntry]:
+    """A DMesh platform's set-up: ``entities`` of every module known now and of every module
+    that joins the mesh later; ``concentrator``'s own entities once."""
+
+    async def async_setup_entry(
+        hass: HomeAssistant,
+        entry: BalanceConfigEntry,
+        async_add_entities: AddConfigEntryEntitiesCallback,
+    ) -> None:
+        coordinator = entry.runtime_data.coordinator
+        initial = list(concentrator(coordinator)) if concentrator is not None else []
+        for module in coordinator.modules.values():
+            initial.extend(entities(coordinator, module))
+        async_add_entities(initial)
+        entry.async_on_unload(
+            coordinator.async_add_module_listener(
+                lambda module: async_add_entities(entities(coordinator, module))
+            )
+        )
+
+    return async_setup_entry
 
 
 class BalanceEntity(Entity):

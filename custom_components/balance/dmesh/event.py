@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.core import callback
 
 from dmesh_lib.messages import ModuleType
 
@@ -14,11 +13,10 @@ from .coordinator import (
     ALARM_SENSORS,
     FAULT_EVENTS,
     PHASES,
-    BalanceConfigEntry,
     BalanceCoordinator,
     ModuleData,
 )
-from .entity import BalanceEntity
+from .entity import BalanceEntity, module_platform
 
 ALARM = EventEntityDescription(key="alarm", translation_key="alarm")
 
@@ -45,20 +43,7 @@ def _entities(coordinator: BalanceCoordinator, module: ModuleData) -> list[Event
     return [AlarmEvent(coordinator, module, ALARM)]
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: BalanceConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    coordinator = entry.runtime_data.coordinator
-    async_add_entities(
-        e for module in coordinator.modules.values() for e in _entities(coordinator, module)
-    )
-    entry.async_on_unload(
-        coordinator.async_add_module_listener(
-            lambda module: async_add_entities(_entities(coordinator, module))
-        )
-    )
+async_setup_entry = module_platform(_entities)
 
 
 class AlarmEvent(BalanceEntity, EventEntity):

@@ -26,8 +26,6 @@ from homeassistant.const import (
     UnitOfVolume,
     UnitOfVolumeFlowRate,
 )
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
@@ -35,8 +33,8 @@ from dmesh_lib import MeterKind
 from dmesh_lib.messages import ModuleType, SensorKind
 
 from ..const import BACKFILL_AFTER, module_key
-from .coordinator import BalanceConfigEntry, BalanceCoordinator, MeterData, ModuleData
-from .entity import BalanceEntity
+from .coordinator import BalanceCoordinator, MeterData, ModuleData
+from .entity import BalanceEntity, module_platform
 
 BATTERY_TYPES = (ModuleType.D100FC, ModuleType.SENSOR, ModuleType.VALVE)
 
@@ -215,22 +213,7 @@ def _entities(coordinator: BalanceCoordinator, module: ModuleData) -> list[Senso
     return entities
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: BalanceConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    coordinator = entry.runtime_data.coordinator
-    async_add_entities(
-        entity
-        for module in coordinator.modules.values()
-        for entity in _entities(coordinator, module)
-    )
-    entry.async_on_unload(
-        coordinator.async_add_module_listener(
-            lambda module: async_add_entities(_entities(coordinator, module))
-        )
-    )
+async_setup_entry = module_platform(_entities)
 
 
 class ModuleSensor(BalanceEntity, SensorEntity):

@@ -10,14 +10,12 @@ from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.components.switch.const import SwitchDeviceClass
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from dmesh_lib.messages import ModuleType
 
 from .commands import command
-from .coordinator import BalanceConfigEntry, BalanceCoordinator, ModuleData
-from .entity import BalanceEntity
+from .coordinator import BalanceCoordinator, ModuleData
+from .entity import BalanceEntity, module_platform
 
 RELAY = SwitchEntityDescription(
     key="relay", translation_key="relay", device_class=SwitchDeviceClass.OUTLET
@@ -30,20 +28,7 @@ def _entities(coordinator: BalanceCoordinator, module: ModuleData) -> list[Switc
     return [RelaySwitch(coordinator, module, RELAY)]
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: BalanceConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    coordinator = entry.runtime_data.coordinator
-    async_add_entities(
-        e for module in coordinator.modules.values() for e in _entities(coordinator, module)
-    )
-    entry.async_on_unload(
-        coordinator.async_add_module_listener(
-            lambda module: async_add_entities(_entities(coordinator, module))
-        )
-    )
+async_setup_entry = module_platform(_entities)
 
 
 class RelaySwitch(BalanceEntity, SwitchEntity):

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from homeassistant.components.valve.const import ValveDeviceClass, ValveEntityFeature
 from homeassistant.components.valve.entity import ValveEntity, ValveEntityDescription
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from dmesh_lib.messages import ModuleType, ValvePosition
 
 from .commands import command
-from .coordinator import BalanceConfigEntry, BalanceCoordinator, ModuleData
-from .entity import BalanceEntity
+from .coordinator import BalanceCoordinator, ModuleData
+from .entity import BalanceEntity, module_platform
 
 SHUTOFF = ValveEntityDescription(
     key="valve", translation_key="shutoff", device_class=ValveDeviceClass.WATER
@@ -24,20 +22,7 @@ def _entities(coordinator: BalanceCoordinator, module: ModuleData) -> list[Valve
     return [ShutoffValve(coordinator, module, SHUTOFF)]
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: BalanceConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    coordinator = entry.runtime_data.coordinator
-    async_add_entities(
-        e for module in coordinator.modules.values() for e in _entities(coordinator, module)
-    )
-    entry.async_on_unload(
-        coordinator.async_add_module_listener(
-            lambda module: async_add_entities(_entities(coordinator, module))
-        )
-    )
+async_setup_entry = module_platform(_entities)
 
 
 class ShutoffValve(BalanceEntity, ValveEntity):
