@@ -1,6 +1,6 @@
 # BALANCE — one Makefile for set-up, tests, lint, benchmarks and the demo.
-# Python 3.14.2+ is required (Home Assistant 2026.x). Any python3.14 on PATH is used, or PYTHON=...;
-# on Debian 12, ../shared/tools/provision-python314 installs one (see README).
+# Python 3.14.2+ is required (Home Assistant 2026.x). Any python3.14 on PATH is used, or PYTHON=...
+# (README: how to get one).
 
 PYTHON ?= $(shell command -v python3.14 2>/dev/null)
 VENV := .venv
@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
-	  echo "No python3.14 found. Install Python >= 3.14.2 or run ../shared/tools/provision-python314 and pass PYTHON=<path>." >&2; exit 1; fi
+	  echo "No python3.14 found. Install Python >= 3.14.2 (your distribution, 'uv python install 3.14' or pyenv; see README) and pass PYTHON=<path>." >&2; exit 1; fi
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 14, 2))' || { \
 	  echo "$(PYTHON) is older than 3.14.2" >&2; exit 1; }
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
