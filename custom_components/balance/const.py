@@ -49,7 +49,10 @@ def meter_key(serial: int, channel: int) -> str:
 # and switches (DMesh's or not).
 
 CONF_ENTRY_TYPE: Final = "entry_type"
+"""Which kind of entry this is (kinds.py); a DMesh concentrator, the first kind, has none."""
 ENTRY_TYPE_LOAD_MANAGER: Final = "load_manager"
+ENTRY_TYPE_EXISTING_METERS: Final = "existing_meters"
+ENTRY_TYPE_UTILITY: Final = "utility"
 SUBENTRY_SOCKET: Final = "socket"
 
 CONF_POWER_ENTITY: Final = "power_entity"

@@ -32,7 +32,7 @@ from homeassistant.util import dt as dt_util
 
 from balance_analytics import Carrier, Sensitivity
 
-from ..const import CONF_ENTRY_TYPE, CONF_METER, CONF_POWER_ENTITY
+from ..const import CONF_ENTRY_TYPE, CONF_METER, CONF_POWER_ENTITY, ENTRY_TYPE_EXISTING_METERS
 from .meter import MeterSource
 from .settings import (
     AVERAGE_KEYS,
@@ -56,7 +56,7 @@ from .settings import (
     PRICE_KEYS,
     settings_error,
 )
-from .setup import ENTRY_TYPE_EXISTING_METERS, SOURCE_KEYS, analytics_manager
+from .setup import SOURCE_KEYS, analytics_manager
 
 DEVICE_CLASSES: dict[Carrier, list[str]] = {
     Carrier.ELECTRICITY: [SensorDeviceClass.ENERGY],

@@ -7,11 +7,11 @@ from typing import Final
 from homeassistant.core import HomeAssistant
 
 from ..common.entry_kind import EntryKind
+from ..const import ENTRY_TYPE_EXISTING_METERS
 from .config_flow import AnalyticsOptionsFlow
 from .diagnostics import analytics_diagnostics
 from .platforms import EXISTING_METERS_PLATFORMS
 from .setup import (
-    ENTRY_TYPE_EXISTING_METERS,
     ExistingMetersConfigEntry,
     async_prepare_existing_meters,
     async_remove_analytics,

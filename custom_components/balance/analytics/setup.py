@@ -20,7 +20,14 @@ from homeassistant.util.hass_dict import HassKey
 from balance_analytics import Carrier
 from dmesh_lib import MeterKind
 
-from ..const import CONF_ENTRY_TYPE, CONF_POWER_ENTITY, DOMAIN, MANUFACTURER, meter_key
+from ..const import (
+    CONF_ENTRY_TYPE,
+    CONF_POWER_ENTITY,
+    DOMAIN,
+    ENTRY_TYPE_EXISTING_METERS,
+    MANUFACTURER,
+    meter_key,
+)
 from ..dmesh.coordinator import BalanceConfigEntry
 from .manager import STORAGE_VERSION, AnalyticsManager, storage_key
 from .meter import MeterSource
@@ -28,7 +35,6 @@ from .settings import AnalyticsSettings, parse_settings, settings_error
 
 _LOGGER = logging.getLogger(__name__)
 
-ENTRY_TYPE_EXISTING_METERS: Final = "existing_meters"
 SOURCE_KEYS: Final = {c: f"{c.value}_entity" for c in Carrier}
 """Entry data of an "existing meters" entry: one cumulative sensor per carrier, all optional."""
 ANALYTICS: HassKey[dict[str, AnalyticsManager]] = HassKey(f"{DOMAIN}_analytics")

@@ -31,13 +31,8 @@ from homeassistant.helpers.selector import (
 
 from balance_openadr.client import VenClient, VtnError
 
-from ..const import CONF_ENTRY_TYPE, CONF_URL
-from .const import (
-    CONF_CLIENT_ID,
-    CONF_CLIENT_SECRET,
-    CONF_METER_ENTITIES,
-    ENTRY_TYPE_UTILITY,
-)
+from ..const import CONF_ENTRY_TYPE, CONF_URL, ENTRY_TYPE_UTILITY
+from .const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_METER_ENTITIES
 from .meters import default_meter_entities
 
 

@@ -9,10 +9,9 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
 from ..common.entry_kind import EntryKind
-from ..const import TO_REDACT
+from ..const import ENTRY_TYPE_UTILITY, TO_REDACT
 from . import binary_sensor, sensor, switch
 from .config_flow import UtilityOptionsFlow
-from .const import ENTRY_TYPE_UTILITY
 from .setup import async_prepare_utility, async_remove_utility, is_utility
 from .ven import UtilityConfigEntry
 

@@ -13,8 +13,7 @@ from homeassistant.util import dt as dt_util
 from balance_openadr.client import VtnError
 from dlm import DR_SOURCE_UTILITY
 
-from ..const import CONF_ENTRY_TYPE, CONF_URL, DOMAIN
-from .const import ENTRY_TYPE_UTILITY
+from ..const import CONF_ENTRY_TYPE, CONF_URL, DOMAIN, ENTRY_TYPE_UTILITY
 from .ven import AuthFailed, UtilityConfigEntry, UtilityVen, load_managers
 
 
