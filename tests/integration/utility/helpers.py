@@ -25,12 +25,11 @@ from balance_aggregator.auth import hash_secret, new_secret
 from balance_aggregator.config import Settings
 from balance_aggregator.storage import Client, open_storage
 from balance_openadr.client import VenClient
-from custom_components.balance.const import CONF_ENTRY_TYPE, CONF_URL, DOMAIN
+from custom_components.balance.const import CONF_ENTRY_TYPE, CONF_URL, DOMAIN, ENTRY_TYPE_UTILITY
 from custom_components.balance.utility.config_flow import utility_unique_id
 from custom_components.balance.utility.const import (
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
-    ENTRY_TYPE_UTILITY,
 )
 
 HOUSE = "house-1"
