@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -25,18 +27,27 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
     do_adhoc_statistics,
 )
 
+from custom_components.balance.analytics_manager import storage_key as analytics_key
 from custom_components.balance.const import DOMAIN, meter_key
+from custom_components.balance.load_manager import storage_key as manager_key
+from custom_components.balance.ven_reports import storage_key as utility_key
 from dmesh_lib.simulator.network import SimulatedNetwork
 from dmesh_lib.simulator.scenarios import Scenario
 
 from .conftest import RunningSimulator, StartSimulator, make_entry, setup_entry
+from .lm_helpers import EV, PC, is_on, manager_entry, set_power, setup_house
+from .test_analytics import LEAK, TOTAL, WATER, water_entry
 from .test_outage import _hourly, _period_start, _until
+from .ven_helpers import RunningVtn, setup_utility, start_vtn, utility_entry, vtn_factory
+
+__all__ = ["vtn_factory"]  # the fixture, used by name
 
 START = datetime(2026, 1, 14, 2, 40, tzinfo=UTC)
 """Twenty to three on a January night: the first whole hour ends at 03:00."""
@@ -153,4 +164,121 @@ async def test_restart_after_a_module_outage_in_the_first_hour(
     await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
+    assert not _errors(caplog)
+
+
+# -- a saved file that is damaged or from another version
+#
+# A file that is not JSON at all is Home Assistant's own case: the Store renames it, raises its
+# "storage corruption" repair and loads nothing. What the integration must survive is a file
+# that parses but holds what it cannot use, or has a version it does not know.
+
+UNREADABLE: dict[str, dict[str, Any]] = {
+    "newer": {"version": 9, "data": {}},
+    "older": {"version": 0, "data": {}},
+    "not_a_mapping": {"version": 1, "data": ["meters"]},
+}
+
+
+@pytest.mark.freeze_time(START)
+@pytest.mark.parametrize(
+    "saved",
+    [
+        *UNREADABLE.values(),
+        {"version": 1, "data": {"meters": "water"}},
+        {"version": 1, "data": {"meters": {"water": "garbage"}, "away_since": "soon"}},
+        {"version": 1, "data": {"meters": {"water": {"journal": {"version": 1}, "tariffs": 3}}}},
+        {"version": 1, "data": {"meters": {"water": {"journal": {}, "power": {"total": "x"}}}}},
+    ],
+    ids=[*UNREADABLE, "meters_not_a_mapping", "meter_garbage", "journal_broken", "power_broken"],
+)
+async def test_unusable_analytics_store_starts_afresh(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    saved: dict[str, Any],
+) -> None:
+    """The analytics' journal comes back from the recorder: a fresh start, said in the log."""
+    hass.states.async_set(WATER, "100.0", TOTAL)
+    entry = water_entry()
+    hass_storage[analytics_key(entry.entry_id)] = saved
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    assert "starting afresh" in caplog.text
+    for total in (100.01, 100.02):
+        await _pass(hass, freezer, timedelta(minutes=5))
+        hass.states.async_set(WATER, f"{total}", TOTAL)
+    await _pass(hass, freezer, timedelta(minutes=5))
+    assert hass.states.get(LEAK) is not None
+    assert hass.states.get(LEAK).state in ("on", "off")  # type: ignore[union-attr]
+    # what it saves now is readable again
+    await _restart(hass, entry, freezer, timedelta(seconds=90))
+    assert entry.state is ConfigEntryState.LOADED
+    assert not _errors(caplog)
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        *UNREADABLE.values(),
+        {"version": 1, "data": {"engine": 5, "entities": ["ev"]}},
+        {"version": 1, "data": {"engine": {}, "temporary_limit": {"until": 3}}},
+    ],
+    ids=[*UNREADABLE, "engine_broken", "limit_broken"],
+)
+async def test_unusable_load_manager_store_starts_afresh(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    saved: dict[str, Any],
+) -> None:
+    """Load management must run: it starts from what the switches show, and says so."""
+    await setup_house(hass)
+    entry = manager_entry()
+    hass_storage[manager_key(entry.entry_id)] = saved
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    assert "Load manager state" in caplog.text
+    await set_power(hass, 9000)  # over the limit: it sheds as it should
+    assert not is_on(hass, EV) and is_on(hass, PC)
+    assert not _errors(caplog)
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [*UNREADABLE.values(), {"version": 1, "data": {"cursors": ["x"], "opted_out": True}}],
+    ids=[*UNREADABLE, "cursors_broken"],
+)
+async def test_unusable_utility_store_raises_a_repair_for_the_opt_out(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    *,
+    vtn_factory: list[RunningVtn],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    saved: dict[str, Any],
+) -> None:
+    """Reports are rebuilt from the recorder; an opt-out that was lost must be confirmed."""
+    vtn = await start_vtn(vtn_factory, tmp_path, mqtt=False)
+    bl = await vtn.client("operator", "bl")
+    entry = utility_entry(vtn.url, await vtn.house(bl))
+    hass_storage[utility_key(entry.entry_id)] = saved
+    await setup_utility(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    issues = ir.async_get(hass)
+    issue_id = f"utility_state_lost_{entry.entry_id}"
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None and issue.translation_key == "utility_state_lost"
+    follow = er.async_get(hass).async_get_entity_id(
+        "switch", DOMAIN, f"{entry.entry_id}-follow_events"
+    )
+    assert follow is not None and hass.states.get(follow).state == "on"  # type: ignore[union-attr]
+    # the household confirms its choice: the repair is done
+    await hass.services.async_call("switch", "turn_off", {"entity_id": follow}, blocking=True)
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(follow).state == "off"  # type: ignore[union-attr]
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
     assert not _errors(caplog)
