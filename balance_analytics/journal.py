@@ -62,6 +62,9 @@ class MeterJournal:
         self.fine_first: int | None = None
         """Start (a whole hour) of the 5-minute slots kept in ``_fine_values``."""
         self._fine_values: list[float] = []
+        self.first_reading: tuple[float, float] | None = None
+        """(time, total) of the first reading, kept until an hour is complete: a seed from the
+        recorder after a restart bridges from its last total to here."""
 
     # -- readings
 
@@ -97,6 +100,8 @@ class MeterJournal:
             self._rebase(t, total)
 
     def _rebase(self, t: float, total: float) -> None:
+        if self.first_reading is None and self._hours.last_time is None and not self._values:
+            self.first_reading = (t, total)
         self.last_time, self.last_total = t, total
 
     def _record(self, t0: float, t1: float, amount: float) -> None:
@@ -120,6 +125,7 @@ class MeterJournal:
             self.fine_first += SECONDS_PER_HOUR
 
     def _append(self, hour: int, value: float) -> None:
+        self.first_reading = None
         if self.first_hour is None:
             self.first_hour = hour
         end = self.first_hour + len(self._values) * SECONDS_PER_HOUR
@@ -139,24 +145,52 @@ class MeterJournal:
         return bool(self._values)
 
     def seed(self, first_hour: int, values: npt.ArrayLike, end_total: float | None = None) -> None:
-        """Start from hours the recorder already has; only an empty journal can be seeded.
+        """Start from hours the recorder already has, then continue with the readings taken.
 
-        ``end_total``: the meter's total at the end of the last hour, so that the first live
-        reading continues from there.
+        ``end_total``: the meter's total at the end of the last hour, so that the next reading
+        continues from there.
+
+        A journal with no complete hour yet may still hold readings: Home Assistant restarted
+        within the entry's first hour, before the recorder had the hours it has now. The
+        recorder's hours come first and the readings continue after them as if they had come
+        after the seed: what they saw before the end of the recorder's hours is dropped (the
+        recorder counted it), the stretch from ``end_total`` to the first reading is counted
+        once under the same rules as a reading (a gap, a reset or a jump leaves it unknown), and
+        the running hour and the last reading are kept. A journal with complete hours of its
+        own cannot be seeded.
         """
-        if self._values or self.last_time is not None:
-            raise ValueError("only an empty journal can be seeded")
+        if self._values:
+            raise ValueError("only a journal without complete hours can be seeded")
         if first_hour % SECONDS_PER_HOUR:
             raise ValueError(f"history must start on a whole hour, got {first_hour}")
         arr = np.asarray(values, dtype=np.float64)
         if np.any(arr[np.isfinite(arr)] < 0):
             raise ValueError("consumption cannot be negative")
+        taken, first_reading = self._hours, self.first_reading
+        last = None
+        if self.last_time is not None and self.last_total is not None:
+            last = (self.last_time, self.last_total)
+        self.first_hour, self.last_time, self.last_total = None, None, None
         for i, v in enumerate(arr.tolist()):
             self._append(first_hour + i * SECONDS_PER_HOUR, v)
         end = first_hour + len(arr) * SECONDS_PER_HOUR
         self._hours = Binner.from_dict({"width": SECONDS_PER_HOUR, "bin": end, "last": end})
+        self.first_reading = None
         if end_total is not None and math.isfinite(end_total):
             self._rebase(float(end), end_total)
+        if last is None:
+            return
+        running = taken.open_bin
+        if running is None or running[0] < end:
+            # nothing the journal counted is newer than the recorder's hours
+            self._fine, self.fine_first, self._fine_values = Binner(FINE_S), None, []
+            self.reading(*last)
+            return
+        if first_reading is not None:
+            self.reading(*first_reading)
+        for hour, value in self._hours.join(taken):
+            self._append(hour, value)
+        self.last_time, self.last_total = last
 
     @property
     def running_hour(self) -> tuple[int, float] | None:
@@ -207,6 +241,7 @@ class MeterJournal:
             "fine_first": self.fine_first,
             "fine": [v if math.isfinite(v) else None for v in self._fine_values],
             "fine_bin": self._fine.to_dict(),
+            "first_reading": None if self.first_reading is None else list(self.first_reading),
         }
 
     @classmethod
@@ -242,4 +277,10 @@ class MeterJournal:
         last_time, last_total = data["last_time"], data["last_total"]
         if last_time is not None and last_total is not None:
             journal._rebase(float(last_time), float(last_total))
+        first_reading = data.get("first_reading")
+        journal.first_reading = (
+            None
+            if first_reading is None or journal._values
+            else (float(first_reading[0]), float(first_reading[1]))
+        )
         return journal

@@ -212,6 +212,32 @@ class Binner:
             a = b
         return out
 
+    def join(self, later: Binner) -> list[tuple[int, float]]:
+        """Continue with what ``later`` holds, as if its intervals had been added here.
+
+        ``later`` must have been fed only data from after this binner's last and must not have
+        emitted a bin yet (its open bin is all it knows); the bins this closes are returned.
+        """
+        if later.width != self.width:
+            raise ValueError("binners of different widths cannot be joined")
+        if later._bin is None or later._last is None or later._covered <= 0:
+            return []
+        if self._last is not None and later._last <= self._last:
+            raise ValueError("only later data can be joined")
+        out: list[tuple[int, float]] = []
+        if self._bin is None:
+            self._open(later._bin)
+        elif later._bin > self._bin:
+            out.append((self._bin, self._value()))
+            out.extend((g, math.nan) for g in range(self._bin + self.width, later._bin, self.width))
+            self._open(later._bin)
+        elif later._bin < self._bin:
+            raise ValueError("only later data can be joined")
+        self._amount += later._amount
+        self._covered += later._covered
+        self._last = later._last
+        return out
+
     def _value(self) -> float:
         return self._amount if self._covered >= self.width - TIME_TOLERANCE_S else math.nan
 

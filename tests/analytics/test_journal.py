@@ -94,7 +94,7 @@ def test_bad_readings_and_states_are_refused() -> None:
         MeterJournal().seed(START + 1, [0.1])
     seeded = MeterJournal()
     seeded.seed(START, [0.1])
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="without complete hours"):
         seeded.seed(START, [0.1])
     with pytest.raises(ValueError, match="hours"):
         _water_monitor().replay_hourly(START, [0.1, 0.2], outdoor_temps=[1.0])
@@ -190,3 +190,121 @@ def test_restart_leaves_the_silence_unknown() -> None:
     assert math.isnan(values[1])
     with pytest.raises(ValueError, match="finite"):
         journal.restart(START, math.inf)
+
+
+def _restarted(journal: MeterJournal) -> MeterJournal:
+    return MeterJournal.from_dict(json.loads(json.dumps(journal.to_dict())))
+
+
+def test_a_journal_restarted_in_its_first_hour_takes_the_recorders_hours() -> None:
+    """Set up at 10:20, restarted at 10:50; meanwhile the recorder got the hours up to 10:00."""
+    first = MeterJournal()
+    for minutes, total in ((20, 50.0), (30, 50.1), (48, 50.3)):
+        first.reading(START + 10 * HOUR + minutes * 60, total)
+    assert not first.has_hours and first.running_hour is not None
+    journal = _restarted(first)
+    journal.seed(START, np.full(10, 0.2), end_total=49.9)
+    series = journal.series()
+    assert series.start == START and len(series) == 10  # 10:00 is still running
+    running = journal.running_hour
+    assert running is not None
+    # 10:00–10:20 from the recorder's total, 10:20–10:48 from the readings: nothing twice
+    assert running == (START + 10 * HOUR, pytest.approx(0.4))
+    assert journal.reading(START + 11 * HOUR, 50.4) is not None
+    assert journal.series().values[-1] == pytest.approx(0.5)
+
+
+def test_a_journal_the_recorder_has_overtaken_continues_from_the_recorder() -> None:
+    """Readings at 10:20–10:48, Home Assistant off until 14:30, the recorder has hours to 14:00."""
+    first = MeterJournal()
+    first.reading(START + 10 * HOUR + 1200, 50.0)
+    first.reading(START + 10 * HOUR + 2880, 50.3)
+    journal = _restarted(first)
+    journal.seed(START, np.full(14, 0.2), end_total=52.0)
+    assert len(journal.series()) == 14 and journal.running_hour is None
+    assert (journal.last_time, journal.last_total) == (START + 14 * HOUR, 52.0)
+    assert journal.fine_first is None  # the recorder's hours replace the journal's own
+    assert journal.reading(START + 14 * HOUR + 1800, 52.1) is not None
+
+
+def test_a_seed_leaves_unknown_what_the_rules_refuse() -> None:
+    """The recorder's last total is higher than the journal's first reading: a meter swapped."""
+    first = MeterJournal()
+    first.reading(START + 10 * HOUR + 1200, 3.0)
+    first.reading(START + 10 * HOUR + 1800, 3.1)
+    journal = _restarted(first)
+    journal.seed(START, np.full(9, 0.2), end_total=80.0)
+    assert journal.reading(START + 11 * HOUR, 3.2) is not None
+    values = journal.series().values
+    assert len(values) == 11
+    assert np.all(np.isnan(values[9:]))  # 09:00 has no reading, 10:00 only its last 40 minutes
+    # a journal saved before it kept its first reading: the stretch before it stays unknown
+    old = first.to_dict()
+    del old["first_reading"]
+    journal = MeterJournal.from_dict(old)
+    journal.seed(START, np.full(10, 0.2), end_total=2.9)
+    assert journal.running_hour == (START + 10 * HOUR, pytest.approx(0.1))
+    assert journal.reading(START + 11 * HOUR, 3.2) is not None
+    assert math.isnan(journal.series().values[-1])
+
+
+@st.composite
+def _meter_after_history(
+    draw: st.DrawFn,
+) -> tuple[int, list[float], float, list[tuple[float, float]], int]:
+    """Recorder hours, their last total, the readings that follow, and where HA restarted."""
+    hours = draw(st.integers(1, 30))
+    values = draw(st.lists(st.floats(0, 2), min_size=hours, max_size=hours))
+    end_total = draw(st.floats(0, 1e5))
+    end = START + hours * HOUR
+    t = end + draw(st.integers(-3 * HOUR, 3 * HOUR))
+    total = end_total + draw(st.floats(-1.0, 1.0))
+    readings: list[tuple[float, float]] = []
+    for _ in range(draw(st.integers(1, 40))):
+        readings.append((float(t), total))
+        t += draw(st.integers(1, 900))
+        total += draw(st.floats(0, 0.5))
+    first_bin = readings[0][0] // HOUR * HOUR
+    in_first_hour = sum(1 for r in readings if r[0] < first_bin + HOUR)
+    return START, values, end_total, readings, draw(st.integers(0, in_first_hour))
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) or (math.isnan(a) and math.isnan(b))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_meter_after_history())
+def test_seeding_after_a_restart_is_as_if_the_recorder_came_first(
+    case: tuple[int, list[float], float, list[tuple[float, float]], int],
+) -> None:
+    """Readings, a restart before the first whole hour, the recorder's hours, more readings: the
+    same hours, running hour and last reading as a journal seeded before the first reading."""
+    first_hour, values, end_total, readings, split = case
+    uninterrupted = MeterJournal()
+    uninterrupted.seed(first_hour, values, end_total)
+    for t, total in readings:
+        uninterrupted.reading(t, total)
+
+    before = MeterJournal()
+    for t, total in readings[:split]:
+        before.reading(t, total)
+    assert not before.has_hours
+    journal = _restarted(before)
+    journal.seed(first_hour, values, end_total)
+    for t, total in readings[split:]:
+        journal.reading(t, total)
+
+    expected, got = uninterrupted.series(), journal.series()
+    assert got.start == expected.start
+    np.testing.assert_allclose(got.values, expected.values, rtol=1e-9, atol=1e-9)
+    assert (journal.last_time, journal.last_total) == (
+        uninterrupted.last_time,
+        uninterrupted.last_total,
+    )
+    a, b = journal.running_hour, uninterrupted.running_hour
+    assert (a is None) == (b is None)
+    if a is not None and b is not None:
+        assert a[0] == b[0] and _same(a[1], b[1])

@@ -84,7 +84,7 @@ class AnalyticsManager:
     # -- life cycle
 
     async def async_start(self) -> None:
-        saved = await self._store.async_load() or {}
+        saved = await self._async_load()
         now = dt_util.utcnow().timestamp()
         registry = er.async_get(self.hass)
         for key, meter in self.meters.items():
@@ -92,13 +92,16 @@ class AnalyticsManager:
                 meter.entity_id = registry.async_get_entity_id(
                     "sensor", DOMAIN, meter.source.total_unique_id
                 )
-            if (state := saved.get("meters", {}).get(key)) is not None:
-                meter.restore(state)
+            if (state := saved["meters"].get(key)) is not None:
+                try:
+                    meter.restore(state)
+                except (AttributeError, KeyError, TypeError, ValueError) as err:
+                    _LOGGER.warning("%s: saved state unusable (%s); starting afresh", key, err)
             if not meter.journal.has_hours and meter.entity_id and not meter.source.power:
                 await self._async_seed(meter, now)
             meter.rebuild_monitor(now)
             self._active.update((key, k) for k, f in meter.findings.items() if f.active)
-        if (armed_at := saved.get("away_since")) is not None:
+        if isinstance(armed_at := saved.get("away_since"), int | float):
             self.async_set_away(True, float(armed_at))
         entity_ids = [m.entity_id for m in self.meters.values() if m.entity_id]
         self._unsubs.append(
@@ -109,6 +112,21 @@ class AnalyticsManager:
         self._refresh(now)
         self._notify()  # the entities were added before the history was in
 
+    async def _async_load(self) -> dict[str, Any]:
+        """The saved state; one that cannot be read (damaged, from another version) is a fresh
+        start: the recorder gives the hours back, and nothing a user set is kept here."""
+        try:
+            saved = await self._store.async_load()
+        except (HomeAssistantError, NotImplementedError) as err:
+            _LOGGER.warning("Saved analytics unreadable (%s); starting afresh", err or type(err))
+            saved = None
+        if saved is not None and not (
+            isinstance(saved, dict) and isinstance(saved.get("meters", {}), dict)
+        ):
+            _LOGGER.warning("Saved analytics unusable; starting afresh")
+            saved = None
+        return {"meters": {}} | (saved or {})
+
     async def _async_seed(self, meter: MeterAnalytics, now: float) -> None:
         assert meter.entity_id is not None
         start = dt_util.utc_from_timestamp(now) - timedelta(days=HISTORY_DAYS)
@@ -116,7 +134,11 @@ class AnalyticsManager:
         if history is None:
             return
         series, end_total = history
-        meter.journal.seed(series.start, series.values, end_total)
+        try:
+            meter.journal.seed(series.start, series.values, end_total)
+        except ValueError as err:  # history refused loses the history, never the entry
+            _LOGGER.warning("%s: recorder history not used: %s", meter.key, err)
+            return
         _LOGGER.debug("%s: %d hours from the recorder", meter.key, len(series))
 
     async def async_stop(self) -> None:

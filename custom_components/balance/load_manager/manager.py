@@ -274,7 +274,11 @@ class LoadManager:
     # -- start and stop ----------------------------------------------------------------------
 
     async def async_start(self) -> None:
-        data = await self._store.async_load()
+        try:
+            data = await self._store.async_load()
+        except (HomeAssistantError, NotImplementedError) as err:  # damaged, another version
+            _LOGGER.warning("Load manager state unreadable, not restored: %s", err or type(err))
+            data = None
         now = dt_util.now()
         configs = [s.config for s in self.sockets.values()]
         engine: DlmEngine | None = None
@@ -285,7 +289,7 @@ class LoadManager:
                     data["engine"], configs, self._limits(now), self.settings
                 )
                 self.restored_from_storage = True
-            except (KeyError, TypeError, ValueError) as err:
+            except (AttributeError, KeyError, TypeError, ValueError) as err:
                 # A state that cannot be read must not stop load management; what it held is
                 # given back by the pending list, which is read first.
                 _LOGGER.warning("Load manager state not restored: %s", err)

@@ -17,6 +17,8 @@ from typing import Any
 import aiohttp
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
@@ -59,12 +61,39 @@ class UsageReporter:
         self._lock = asyncio.Lock()
 
     async def async_load(self) -> None:
-        data = await self._store.async_load() or {}
-        self.cursors = {str(k): int(v) for k, v in data.get("cursors", {}).items()}
-        self.queue = list(data.get("queue", []))
-        self.rejected = list(data.get("rejected", []))
-        self._acknowledged = list(data.get("acknowledged", []))
-        self.opted_out = bool(data.get("opted_out", False))
+        try:
+            data = await self._store.async_load() or {}
+            self.cursors = {str(k): int(v) for k, v in data.get("cursors", {}).items()}
+            self.queue = list(data.get("queue", []))
+            self.rejected = list(data.get("rejected", []))
+            self._acknowledged = list(data.get("acknowledged", []))
+            self.opted_out = bool(data.get("opted_out", False))
+        except (
+            AttributeError,
+            HomeAssistantError,
+            NotImplementedError,
+            TypeError,
+            ValueError,
+        ) as err:
+            # Damaged or from another version: the reports are rebuilt from the recorder (the
+            # VTN stores a resent hour once), but the household's opt-out is a choice it must
+            # confirm, so it is told rather than left opted in without knowing.
+            _LOGGER.warning("%s: saved utility state unreadable (%s)", self.entry.title, err)
+            self.cursors, self.queue, self.rejected, self._acknowledged = {}, [], [], []
+            self.opted_out = False
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="utility_state_lost",
+                translation_placeholders={"title": self.entry.title},
+            )
+
+    @property
+    def _issue_id(self) -> str:
+        return f"utility_state_lost_{self.entry.entry_id}"
 
     async def _async_save(self) -> None:
         # saved at once, not delayed: a batch must be on disk before it is sent
@@ -91,6 +120,7 @@ class UsageReporter:
 
     async def async_set_opted_out(self, opted_out: bool) -> None:
         self.opted_out = opted_out
+        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
         await self._async_save()
 
     def meters(self) -> dict[str, str]:
