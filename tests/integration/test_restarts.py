@@ -34,19 +34,31 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     do_adhoc_statistics,
 )
 
-from custom_components.balance.analytics_manager import storage_key as analytics_key
-from custom_components.balance.analytics_setup import analytics_manager
+from custom_components.balance.analytics.manager import storage_key as analytics_key
+from custom_components.balance.analytics.setup import analytics_manager
 from custom_components.balance.const import DOMAIN, meter_key
-from custom_components.balance.load_manager import storage_key as manager_key
-from custom_components.balance.ven_reports import storage_key as utility_key
+from custom_components.balance.load_manager.manager import storage_key as manager_key
+from custom_components.balance.utility.reports import storage_key as utility_key
 from dmesh_lib.simulator.network import SimulatedNetwork
 from dmesh_lib.simulator.scenarios import Scenario
-
-from .conftest import RunningSimulator, StartSimulator, make_entry, setup_entry
-from .lm_helpers import EV, PC, is_on, manager_entry, set_power, setup_house
-from .test_analytics import LEAK, TOTAL, WATER, water_entry
-from .test_outage import _hourly, _period_start, _until
-from .ven_helpers import RunningVtn, setup_utility, start_vtn, utility_entry, vtn_factory
+from tests.integration.analytics.test_analytics import LEAK, TOTAL, WATER, water_entry
+from tests.integration.conftest import RunningSimulator, StartSimulator, make_entry, setup_entry
+from tests.integration.dmesh.test_outage import _hourly, _period_start, _until
+from tests.integration.load_manager.helpers import (
+    EV,
+    PC,
+    is_on,
+    manager_entry,
+    set_power,
+    setup_house,
+)
+from tests.integration.utility.helpers import (
+    RunningVtn,
+    setup_utility,
+    start_vtn,
+    utility_entry,
+    vtn_factory,
+)
 
 __all__ = ["vtn_factory"]  # the fixture, used by name
 
