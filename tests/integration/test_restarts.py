@@ -28,6 +28,7 @@ from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -471,5 +472,40 @@ async def test_restart_after_a_meter_replacement(
     assert manager is not None
     values = manager.meters[meter_key(module.serial, 0)].journal.series().values
     assert not (values < 0).any()
+    _analytics_have_states(hass, entry)
+    assert not _errors(caplog)
+
+
+@pytest.mark.freeze_time(START)
+async def test_restart_during_a_concentrator_outage(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    sim: RunningSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Home Assistant starts while the concentrator is off: the entry waits and retries instead
+    of failing, and once the concentrator is back it loads with its count where it was."""
+    entry = make_entry(sim)
+    await setup_entry(hass, entry)
+    total_id = _total_id(hass, sim)
+    await _pass(hass, freezer, timedelta(minutes=5))
+    before = _total(hass, total_id)
+
+    await sim.concentrator.stop()
+    await _restart(hass, entry, freezer, timedelta(seconds=90))
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    await sim.restart()
+    for _ in range(6):  # Home Assistant's own retry, with its backoff, not a reload by hand
+        if entry.state is ConfigEntryState.LOADED:
+            break
+        freezer.tick(timedelta(seconds=20))
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=20))
+        # the retry runs as a background task: let it talk to the concentrator with the clock
+        # standing still, or the next tick would time its handshake out
+        await _until(lambda: entry.state is not ConfigEntryState.SETUP_IN_PROGRESS)
+        await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    await _pass(hass, freezer, timedelta(minutes=5))
+    assert _total(hass, total_id) >= before
     _analytics_have_states(hass, entry)
     assert not _errors(caplog)
