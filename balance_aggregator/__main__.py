@@ -16,8 +16,8 @@ from aiohttp import web
 
 from .api import Vtn
 from .auth import MIN_SECRET_LENGTH, hash_secret, new_secret
+from .cli import grid as grid_cli
 from .config import Settings
-from .grid import cli as grid_cli
 from .logs import configure_logging
 from .storage import Client, open_storage
 

@@ -20,8 +20,8 @@ from aiohttp import web
 from balance_aggregator.api import Problem, TokenBucket
 from balance_aggregator.auth import BL_SCOPES, Principal
 from balance_aggregator.grid import analysis
-from balance_aggregator.grid.store import GridStore
 from balance_aggregator.storage import ObjectQuery, StoredObject
+from balance_aggregator.storage.grid import GridStore
 from balance_grid.hierarchy import (
     GridMeter,
     HierarchyError,
