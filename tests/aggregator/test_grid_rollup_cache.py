@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from balance_aggregator.api import Vtn
 from balance_aggregator.config import Settings
 from balance_aggregator.grid.model import BalanceRow
 from balance_aggregator.storage import ReadingRow, Storage, open_storage
@@ -23,6 +22,7 @@ from balance_aggregator.storage.grid import balance_row, live_ranges, rollup_str
 from balance_aggregator.storage.grid_sql import BALANCE_SQL, for_sqlite
 from balance_aggregator.storage.postgres import PostgresStorage
 from balance_aggregator.storage.sqlite import SqliteStorage
+from balance_aggregator.vtn import Vtn
 from balance_grid.hierarchy import GridNode, parse_csv
 
 from .conftest import _pg_url
