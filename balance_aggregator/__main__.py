@@ -14,12 +14,12 @@ import time
 
 from aiohttp import web
 
-from .api import Vtn
 from .auth import MIN_SECRET_LENGTH, hash_secret, new_secret
+from .cli import grid as grid_cli
 from .config import Settings
-from .grid import cli as grid_cli
 from .logs import configure_logging
 from .storage import Client, open_storage
+from .vtn import Vtn
 
 _LOGGER = logging.getLogger("balance_aggregator")
 

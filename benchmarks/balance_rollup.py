@@ -35,8 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from balance_aggregator.grid.model import BalanceRow
-from balance_aggregator.grid.store import GridStore
 from balance_aggregator.storage import ReadingRow
+from balance_aggregator.storage.grid import GridStore
 from balance_aggregator.storage.postgres import PostgresStorage
 from balance_grid.hierarchy import StoredNode
 

@@ -100,7 +100,7 @@ async def measure_http(url: str, reports: int) -> float:
     import aiohttp
     from aiohttp import web
 
-    from balance_aggregator.api import Vtn
+    from balance_aggregator.vtn import Vtn
     from balance_aggregator.auth import hash_secret
     from balance_aggregator.config import Settings
     from balance_aggregator.storage import Client

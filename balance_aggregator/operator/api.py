@@ -13,15 +13,16 @@ import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from balance_aggregator.api import Problem, TokenBucket
 from balance_aggregator.auth import BL_SCOPES, Principal
 from balance_aggregator.grid import analysis
-from balance_aggregator.grid.store import GridStore
-from balance_aggregator.storage import ObjectQuery, StoredObject
+from balance_aggregator.http.common import Problem, TokenBucket
+from balance_aggregator.services.objects import ObjectService
+from balance_aggregator.storage import ObjectQuery, Storage, StoredObject
+from balance_aggregator.storage.grid import GridStore
 from balance_grid.hierarchy import (
     GridMeter,
     HierarchyError,
@@ -43,9 +44,6 @@ from .auth import (
     save_user,
     verify_password,
 )
-
-if TYPE_CHECKING:
-    from balance_aggregator.api import Vtn
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -96,14 +94,15 @@ def _meter_json(meter: GridMeter) -> dict[str, Any]:
 
 
 class OperatorApi:
-    def __init__(self, vtn: Vtn) -> None:
-        self.vtn = vtn
+    def __init__(self, storage: Storage, objects: ObjectService) -> None:
+        self.storage = storage
+        self.objects = objects
         self._signer: SessionSigner | None = None
         self._logins = TokenBucket(rate=0.5, burst=10)
 
     @property
     def grid(self) -> GridStore:
-        return self.vtn.storage.grid()
+        return self.storage.grid()
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -133,7 +132,7 @@ class OperatorApi:
     # --- sessions -----------------------------------------------------------------------------
     async def _sessions(self) -> SessionSigner:
         if self._signer is None:
-            key = await self.vtn.storage.get_or_create_setting(
+            key = await self.storage.get_or_create_setting(
                 "operator_session_secret", secrets.token_urlsafe(32)
             )
             self._signer = SessionSigner(key)
@@ -313,7 +312,7 @@ class OperatorApi:
         node = await self._node(op, request.match_info["id"])
         body = await self._body(request)
         ven = str(body.get("ven", ""))
-        ven_id = await resolve_ven(self.vtn, ven)
+        ven_id = await resolve_ven(self.storage, ven)
         meter = {
             "id": body.get("id") or f"{node.id}-{body.get('resource_name', '')}",
             "node": node.id,
@@ -465,19 +464,19 @@ class OperatorApi:
         # the operator acts as business logic, under their own name in the audit log
         return Principal(f"operator:{op.user.username}", "bl", frozenset(BL_SCOPES))
 
-    async def _program_id(self, request: web.Request, op: Operator) -> str:
-        found = await self.vtn.storage.list_objects(
+    async def _program_id(self, op: Operator) -> str:
+        found = await self.storage.list_objects(
             ObjectQuery(kind="PROGRAM", unique_name=DR_PROGRAM, limit=1)
         )
         if found:
             return found[0].id
-        program = await self.vtn.create_as(
-            request, self._principal(op), "PROGRAM", {"programName": DR_PROGRAM}
+        program = await self.objects.create(
+            self._principal(op), "PROGRAM", {"programName": DR_PROGRAM}
         )
         return program.id
 
     async def _event_json(self, event: StoredObject) -> dict[str, Any]:
-        deliveries = await self.vtn.storage.list_deliveries(event.id)
+        deliveries = await self.storage.list_deliveries(event.id)
         return {
             "id": event.id,
             "name": event.body.get("eventName"),
@@ -507,7 +506,7 @@ class OperatorApi:
         node = await self._node(op, request.match_info["id"])
         if node.target is None:
             return web.json_response({"node": node.id, "target": None, "events": []})
-        found = await self.vtn.storage.list_objects(
+        found = await self.storage.list_objects(
             ObjectQuery(kind="EVENT", targets=[node.target], limit=50)
         )
         found.sort(key=lambda e: -e.created_at)
@@ -534,35 +533,35 @@ class OperatorApi:
             raise Problem(400, "Bad Request", "duration_minutes must be 1..1440")
         start = body.get("start") or datetime.now(UTC).isoformat().replace("+00:00", "Z")
         event_body = {
-            "programID": await self._program_id(request, op),
+            "programID": await self._program_id(op),
             "eventName": f"{node.name}: shed level {level}",
             "targets": [node.target],
             "intervalPeriod": {"start": start, "duration": f"PT{minutes}M"},
             "intervals": [{"id": 0, "payloads": [{"type": "SIMPLE", "values": [level]}]}],
         }
-        event = await self.vtn.create_as(request, self._principal(op), "EVENT", event_body)
+        event = await self.objects.create(self._principal(op), "EVENT", event_body)
         return web.json_response(await self._event_json(event), status=201)
 
     async def cancel_event(self, request: web.Request) -> web.Response:
         op = await self._operator(request, write=True)
         if not op.can_write_events:
             raise Problem(403, "Forbidden", "a viewer cannot cancel DR events")
-        event = await self.vtn.storage.get_object("EVENT", request.match_info["id"])
+        event = await self.storage.get_object("EVENT", request.match_info["id"])
         targets = set(event.targets) if event is not None else set()
         visible = {
             n.target for n in await self.grid.list_nodes(op.path_prefix, flats=False) if n.target
         }
         if event is None or not targets or not targets <= visible:
             raise Problem(404, "Not Found", f"event {request.match_info['id']} not found")
-        await self.vtn.delete_as(self._principal(op), "EVENT", event.id)
+        await self.objects.delete_by_id(self._principal(op), "EVENT", event.id)
         return web.json_response({"id": event.id, "cancelled": True})
 
 
-async def resolve_ven(vtn: Vtn, ven: str) -> str:
+async def resolve_ven(storage: Storage, ven: str) -> str:
     """A VEN's id from its id or its venName (readings are stored under the id)."""
     if not ven:
         raise Problem(400, "Bad Request", "ven (a VEN id or name) is required")
-    return await resolve_ven_id(vtn.storage, ven)
+    return await resolve_ven_id(storage, ven)
 
 
 async def resolve_ven_id(storage: Any, ven: str) -> str:

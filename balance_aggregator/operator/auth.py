@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 
 from balance_aggregator.grid.model import USER_ROLES, OperatorUser
-from balance_aggregator.grid.store import GridStore
+from balance_aggregator.storage.grid import GridStore
 from balance_grid.hierarchy import StoredNode
 
 COOKIE = "balance_operator"

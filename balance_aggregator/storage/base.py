@@ -10,10 +10,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from balance_aggregator.grid.store import GridStore
+from .grid import GridStore
 
 
 class StorageError(Exception):

@@ -21,10 +21,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from balance_aggregator.api import Vtn
 from balance_aggregator.auth import hash_secret, new_secret
 from balance_aggregator.config import Settings
 from balance_aggregator.storage import Client, Storage, open_storage
+from balance_aggregator.vtn import Vtn
 from balance_openadr.client import VenClient
 
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"

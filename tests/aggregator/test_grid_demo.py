@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from balance_aggregator.grid.demo import DEMO_TARGET, seed_demo
+from balance_aggregator.cli.demo import DEMO_TARGET, seed_demo
 from balance_aggregator.storage import Storage
 
 from .conftest import RunningVtn

@@ -11,8 +11,8 @@ import sqlite3
 import pytest
 
 from balance_aggregator.grid.model import BalanceRow
-from balance_aggregator.grid.sql import ALL_HOURS, FEW_READINGS
 from balance_aggregator.storage import ReadingRow, Storage
+from balance_aggregator.storage.grid_sql import ALL_HOURS, FEW_READINGS
 from balance_aggregator.storage.postgres import PostgresStorage
 from balance_aggregator.storage.sqlite import SqliteStorage
 from balance_grid.hierarchy import GridMeter, GridNode, parse_csv

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from balance_aggregator.api import Vtn
 from balance_aggregator.config import Settings
 from balance_aggregator.grid.model import BalanceRow
-from balance_aggregator.grid.sql import BALANCE_SQL, for_sqlite
-from balance_aggregator.grid.store import balance_row, live_ranges, rollup_stretches
 from balance_aggregator.storage import ReadingRow, Storage, open_storage
+from balance_aggregator.storage.grid import balance_row, live_ranges, rollup_stretches
+from balance_aggregator.storage.grid_sql import BALANCE_SQL, for_sqlite
 from balance_aggregator.storage.postgres import PostgresStorage
 from balance_aggregator.storage.sqlite import SqliteStorage
+from balance_aggregator.vtn import Vtn
 from balance_grid.hierarchy import GridNode, parse_csv
 
 from .conftest import _pg_url

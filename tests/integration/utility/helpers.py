@@ -20,7 +20,7 @@ from aiohttp import web
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from balance_aggregator.api import Vtn
+from balance_aggregator.vtn import Vtn
 from balance_aggregator.auth import hash_secret, new_secret
 from balance_aggregator.config import Settings
 from balance_aggregator.storage import Client, open_storage

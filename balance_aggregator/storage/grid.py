@@ -6,10 +6,10 @@ import abc
 from collections.abc import Sequence
 from decimal import Decimal
 
+from balance_aggregator.grid.model import BalanceRow, MeterReading, OperatorUser
 from balance_grid.hierarchy import GridMeter, GridNode, StoredNode
 
-from .model import BalanceRow, MeterReading, OperatorUser
-from .sql import ALL_HOURS
+from .grid_sql import ALL_HOURS
 
 NODE_COLUMNS = "id, parent_id, level, name, target, path, depth"
 METER_COLUMNS = "id, node_id, role, phase, ven_id, resource_name"

@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from balance_aggregator.grid.model import OperatorUser
 from balance_aggregator.storage import ReadingRow, Storage, StoredObject
 from balance_grid.hierarchy import GridMeter, GridNode
 from balance_openadr.models import ProgramRequest
-
-from .model import OperatorUser
 
 DEMO_VEN = "demo-feeder-ven"
 DEMO_TARGET = "demo-feeder"

@@ -16,14 +16,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from balance_aggregator.grid.sql import (
-    SQLITE_CACHE_MIGRATION,
-    SQLITE_LEAF_MIGRATION,
-    SQLITE_MIGRATION,
-)
-from balance_aggregator.grid.sqlite_store import SqliteGridStore
-
-from .base import (
+from balance_aggregator.storage.base import (
     AuditEntry,
     Client,
     Conflict,
@@ -34,91 +27,17 @@ from .base import (
     Storage,
     StoredObject,
 )
+from balance_aggregator.storage.schema import (
+    OBJECT_COLUMNS,
+    SQLITE,
+    migrations,
+    object_from_row,
+    object_values,
+)
 
-MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        """
-        CREATE TABLE oadr_object (
-            kind TEXT NOT NULL,
-            id TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            modified_at REAL NOT NULL,
-            client_id TEXT,
-            unique_name TEXT,
-            program_id TEXT,
-            event_id TEXT,
-            ven_id TEXT,
-            client_name TEXT,
-            starts_at REAL,
-            ends_at REAL,
-            content_hash TEXT,
-            sub_objects TEXT,
-            body TEXT NOT NULL,
-            PRIMARY KEY (kind, id),
-            UNIQUE (kind, unique_name),
-            UNIQUE (kind, client_id, content_hash)
-        );
-        CREATE INDEX oadr_object_list ON oadr_object (kind, created_at, id);
-        CREATE INDEX oadr_object_client ON oadr_object (kind, client_id);
-        CREATE INDEX oadr_object_program ON oadr_object (kind, program_id);
-        CREATE INDEX oadr_object_ven ON oadr_object (kind, ven_id);
-        CREATE TABLE oadr_target (
-            kind TEXT NOT NULL,
-            id TEXT NOT NULL,
-            target TEXT NOT NULL,
-            PRIMARY KEY (kind, id, target),
-            FOREIGN KEY (kind, id) REFERENCES oadr_object (kind, id) ON DELETE CASCADE
-        );
-        CREATE INDEX oadr_target_by_target ON oadr_target (kind, target);
-        CREATE TABLE client (
-            client_id TEXT PRIMARY KEY,
-            secret_hash TEXT NOT NULL,
-            role TEXT NOT NULL CHECK (role IN ('bl', 'ven')),
-            created_at REAL NOT NULL
-        );
-        CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE audit_log (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            at REAL NOT NULL,
-            actor TEXT NOT NULL,
-            action TEXT NOT NULL,
-            object_kind TEXT NOT NULL,
-            object_id TEXT NOT NULL,
-            detail TEXT NOT NULL
-        );
-        CREATE TABLE event_delivery (
-            event_id TEXT NOT NULL,
-            ven_id TEXT NOT NULL,
-            client_id TEXT NOT NULL,
-            status TEXT NOT NULL,
-            received_at REAL NOT NULL,
-            latency_s REAL,
-            channel TEXT,
-            PRIMARY KEY (event_id, ven_id)
-        );
-        CREATE TABLE meter (
-            id INTEGER PRIMARY KEY,
-            ven_id TEXT NOT NULL,
-            resource_name TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            unit TEXT NOT NULL,
-            UNIQUE (ven_id, resource_name, kind)
-        );
-        CREATE TABLE reading (
-            meter_id INTEGER NOT NULL REFERENCES meter (id),
-            hour INTEGER NOT NULL,
-            value REAL NOT NULL,
-            report_id TEXT NOT NULL,
-            PRIMARY KEY (meter_id, hour)
-        ) WITHOUT ROWID;
-        CREATE INDEX reading_by_hour ON reading (hour);
-        """,
-    ),
-    (2, SQLITE_MIGRATION),
-    (3, SQLITE_LEAF_MIGRATION),
-    (4, SQLITE_CACHE_MIGRATION),
-]
+from .grid import SqliteGridStore
+
+MIGRATIONS = migrations(SQLITE)
 
 
 def _statements(script: str) -> list[str]:
@@ -134,53 +53,6 @@ def _statements(script: str) -> list[str]:
     if pending.strip(" \n;"):
         raise ValueError(f"incomplete SQL statement in a migration: {pending[:80]!r}")
     return statements
-
-
-_OBJECT_COLUMNS = (
-    "kind, id, created_at, modified_at, client_id, unique_name, program_id, event_id, ven_id, "
-    "client_name, starts_at, ends_at, content_hash, sub_objects, body"
-)
-
-
-def _row_values(obj: StoredObject) -> tuple[Any, ...]:
-    return (
-        obj.kind,
-        obj.id,
-        obj.created_at,
-        obj.modified_at,
-        obj.client_id,
-        obj.unique_name,
-        obj.program_id,
-        obj.event_id,
-        obj.ven_id,
-        obj.client_name,
-        obj.starts_at,
-        obj.ends_at,
-        obj.content_hash,
-        obj.sub_objects,
-        json.dumps(obj.body, separators=(",", ":")),
-    )
-
-
-def _from_row(row: sqlite3.Row, targets: list[str]) -> StoredObject:
-    return StoredObject(
-        kind=row["kind"],
-        id=row["id"],
-        created_at=row["created_at"],
-        modified_at=row["modified_at"],
-        client_id=row["client_id"],
-        unique_name=row["unique_name"],
-        program_id=row["program_id"],
-        event_id=row["event_id"],
-        ven_id=row["ven_id"],
-        client_name=row["client_name"],
-        starts_at=row["starts_at"],
-        ends_at=row["ends_at"],
-        content_hash=row["content_hash"],
-        sub_objects=row["sub_objects"],
-        body=json.loads(row["body"]),
-        targets=targets,
-    )
 
 
 class SqliteStorage(Storage):
@@ -345,7 +217,7 @@ class SqliteStorage(Storage):
             def body() -> StoredObject:
                 if obj.content_hash is not None:
                     row = db.execute(
-                        f"SELECT {_OBJECT_COLUMNS} FROM oadr_object"
+                        f"SELECT {OBJECT_COLUMNS} FROM oadr_object"
                         " WHERE kind = ? AND client_id IS ? AND content_hash = ?",
                         (obj.kind, obj.client_id, obj.content_hash),
                     ).fetchone()
@@ -353,9 +225,9 @@ class SqliteStorage(Storage):
                         return self._load(db, row)
                 try:
                     db.execute(
-                        f"INSERT INTO oadr_object ({_OBJECT_COLUMNS})"
+                        f"INSERT INTO oadr_object ({OBJECT_COLUMNS})"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        _row_values(obj),
+                        object_values(obj),
                     )
                 except sqlite3.IntegrityError as err:
                     raise Conflict(str(err)) from err
@@ -376,7 +248,7 @@ class SqliteStorage(Storage):
     ) -> bool:
         def work(db: sqlite3.Connection) -> bool:
             def body() -> bool:
-                values = _row_values(obj)
+                values = object_values(obj)
                 try:
                     cur = db.execute(
                         "UPDATE oadr_object SET created_at = ?, modified_at = ?, client_id = ?,"
@@ -403,7 +275,7 @@ class SqliteStorage(Storage):
         def work(db: sqlite3.Connection) -> StoredObject | None:
             def body() -> StoredObject | None:
                 row = db.execute(
-                    f"SELECT {_OBJECT_COLUMNS} FROM oadr_object WHERE kind = ? AND id = ?",
+                    f"SELECT {OBJECT_COLUMNS} FROM oadr_object WHERE kind = ? AND id = ?",
                     (kind, object_id),
                 ).fetchone()
                 if row is None:
@@ -431,12 +303,12 @@ class SqliteStorage(Storage):
                 (row["kind"], row["id"]),
             )
         ]
-        return _from_row(row, targets)
+        return object_from_row(row, targets)
 
     async def get_object(self, kind: str, object_id: str) -> StoredObject | None:
         def work(db: sqlite3.Connection) -> StoredObject | None:
             row = db.execute(
-                f"SELECT {_OBJECT_COLUMNS} FROM oadr_object WHERE kind = ? AND id = ?",
+                f"SELECT {OBJECT_COLUMNS} FROM oadr_object WHERE kind = ? AND id = ?",
                 (kind, object_id),
             ).fetchone()
             return None if row is None else self._load(db, row)
@@ -480,7 +352,7 @@ class SqliteStorage(Storage):
                 )
             where.append(matched)
         sql = (
-            f"SELECT {', '.join('o.' + c.strip() for c in _OBJECT_COLUMNS.split(','))}"
+            f"SELECT {', '.join('o.' + c.strip() for c in OBJECT_COLUMNS.split(','))}"
             f" FROM oadr_object o WHERE {' AND '.join(where)}"
             " ORDER BY o.created_at, o.id LIMIT ? OFFSET ?"
         )

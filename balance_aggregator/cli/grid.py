@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from balance_aggregator.grid.model import USER_ROLES
 from balance_aggregator.storage import Storage, open_storage
 from balance_grid.hierarchy import (
     METER_ROLES,
@@ -24,8 +25,6 @@ from balance_grid.hierarchy import (
     to_csv,
     to_json,
 )
-
-from .model import USER_ROLES
 
 COMMANDS = ("seed-demo", "grid-import", "grid-export", "grid-attach", "user-add", "grid-rollup")
 

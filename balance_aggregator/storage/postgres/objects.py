@@ -18,14 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from balance_aggregator.grid.postgres_store import PostgresGridStore
-from balance_aggregator.grid.sql import (
-    POSTGRES_CACHE_MIGRATION,
-    POSTGRES_LEAF_MIGRATION,
-    POSTGRES_MIGRATION,
-)
-
-from .base import (
+from balance_aggregator.storage.base import (
     AuditEntry,
     Client,
     Conflict,
@@ -36,119 +29,22 @@ from .base import (
     Storage,
     StoredObject,
 )
-
-MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        """
-        CREATE TABLE oadr_object (
-            kind text NOT NULL,
-            id text NOT NULL,
-            created_at double precision NOT NULL,
-            modified_at double precision NOT NULL,
-            client_id text,
-            unique_name text,
-            program_id text,
-            event_id text,
-            ven_id text,
-            client_name text,
-            starts_at double precision,
-            ends_at double precision,
-            content_hash text,
-            sub_objects text,
-            body text NOT NULL,
-            PRIMARY KEY (kind, id),
-            UNIQUE (kind, unique_name),
-            UNIQUE (kind, client_id, content_hash)
-        );
-        CREATE INDEX oadr_object_list ON oadr_object (kind, created_at, id);
-        CREATE INDEX oadr_object_client ON oadr_object (kind, client_id);
-        CREATE INDEX oadr_object_program ON oadr_object (kind, program_id);
-        CREATE INDEX oadr_object_ven ON oadr_object (kind, ven_id);
-        CREATE TABLE oadr_target (
-            kind text NOT NULL,
-            id text NOT NULL,
-            target text NOT NULL,
-            PRIMARY KEY (kind, id, target),
-            FOREIGN KEY (kind, id) REFERENCES oadr_object (kind, id) ON DELETE CASCADE
-        );
-        CREATE INDEX oadr_target_by_target ON oadr_target (kind, target);
-        CREATE TABLE client (
-            client_id text PRIMARY KEY,
-            secret_hash text NOT NULL,
-            role text NOT NULL CHECK (role IN ('bl', 'ven')),
-            created_at double precision NOT NULL
-        );
-        CREATE TABLE setting (key text PRIMARY KEY, value text NOT NULL);
-        CREATE TABLE audit_log (
-            seq bigserial PRIMARY KEY,
-            at double precision NOT NULL,
-            actor text NOT NULL,
-            action text NOT NULL,
-            object_kind text NOT NULL,
-            object_id text NOT NULL,
-            detail text NOT NULL
-        );
-        CREATE TABLE event_delivery (
-            event_id text NOT NULL,
-            ven_id text NOT NULL,
-            client_id text NOT NULL,
-            status text NOT NULL,
-            received_at double precision NOT NULL,
-            latency_s double precision,
-            channel text,
-            PRIMARY KEY (event_id, ven_id)
-        );
-        CREATE TABLE meter (
-            id bigserial PRIMARY KEY,
-            ven_id text NOT NULL,
-            resource_name text NOT NULL,
-            kind text NOT NULL,
-            unit text NOT NULL,
-            UNIQUE (ven_id, resource_name, kind)
-        );
-        CREATE TABLE reading (
-            meter_id bigint NOT NULL,
-            hour bigint NOT NULL,
-            value double precision NOT NULL,
-            report_id text NOT NULL,
-            PRIMARY KEY (meter_id, hour)
-        ) PARTITION BY RANGE (hour);
-        """,
-    ),
-    (2, POSTGRES_MIGRATION),
-    (3, POSTGRES_LEAF_MIGRATION),
-    (4, POSTGRES_CACHE_MIGRATION),
-]
-
-_OBJECT_COLUMNS = (
-    "kind, id, created_at, modified_at, client_id, unique_name, program_id, event_id, ven_id, "
-    "client_name, starts_at, ends_at, content_hash, sub_objects, body"
+from balance_aggregator.storage.schema import (
+    OBJECT_COLUMNS,
+    POSTGRES,
+    migrations,
+    object_from_row,
+    object_values,
 )
+
+from .grid import PostgresGridStore
+
+MIGRATIONS = migrations(POSTGRES)
+
 _MIGRATION_LOCK = 0x0ADB_3A66
 
 # a pooled connection or a plain one: both speak the same API
 type _Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-
-
-def _values(obj: StoredObject) -> tuple[Any, ...]:
-    return (
-        obj.kind,
-        obj.id,
-        obj.created_at,
-        obj.modified_at,
-        obj.client_id,
-        obj.unique_name,
-        obj.program_id,
-        obj.event_id,
-        obj.ven_id,
-        obj.client_name,
-        obj.starts_at,
-        obj.ends_at,
-        obj.content_hash,
-        obj.sub_objects,
-        json.dumps(obj.body, separators=(",", ":")),
-    )
 
 
 def _month_bounds(hour: int) -> tuple[int, int, str]:
@@ -288,28 +184,7 @@ class PostgresStorage(Storage):
                 row["id"],
             )
         ]
-        return self._from_row(row, targets)
-
-    @staticmethod
-    def _from_row(row: asyncpg.Record, targets: list[str]) -> StoredObject:
-        return StoredObject(
-            kind=row["kind"],
-            id=row["id"],
-            created_at=row["created_at"],
-            modified_at=row["modified_at"],
-            client_id=row["client_id"],
-            unique_name=row["unique_name"],
-            program_id=row["program_id"],
-            event_id=row["event_id"],
-            ven_id=row["ven_id"],
-            client_name=row["client_name"],
-            starts_at=row["starts_at"],
-            ends_at=row["ends_at"],
-            content_hash=row["content_hash"],
-            sub_objects=row["sub_objects"],
-            body=json.loads(row["body"]),
-            targets=targets,
-        )
+        return object_from_row(row, targets)
 
     async def insert_object(
         self,
@@ -324,7 +199,7 @@ class PostgresStorage(Storage):
             async with conn.transaction():
                 if obj.content_hash is not None:
                     row = await conn.fetchrow(
-                        f"SELECT {_OBJECT_COLUMNS} FROM oadr_object WHERE kind = $1"
+                        f"SELECT {OBJECT_COLUMNS} FROM oadr_object WHERE kind = $1"
                         " AND client_id IS NOT DISTINCT FROM $2 AND content_hash = $3",
                         obj.kind,
                         obj.client_id,
@@ -334,9 +209,9 @@ class PostgresStorage(Storage):
                         return await self._load(conn, row)
                 try:
                     await conn.execute(
-                        f"INSERT INTO oadr_object ({_OBJECT_COLUMNS}) VALUES"
+                        f"INSERT INTO oadr_object ({OBJECT_COLUMNS}) VALUES"
                         " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                        *_values(obj),
+                        *object_values(obj),
                     )
                 except asyncpg.UniqueViolationError as err:
                     raise Conflict(str(err)) from err
@@ -351,7 +226,7 @@ class PostgresStorage(Storage):
         deliveries: Sequence[Delivery] = (),
         audit: AuditEntry | None = None,
     ) -> bool:
-        values = _values(obj)
+        values = object_values(obj)
         async with self.pool.acquire() as conn:
             if readings:
                 await self._ensure_partitions(conn, readings)
@@ -378,7 +253,7 @@ class PostgresStorage(Storage):
     ) -> StoredObject | None:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                f"SELECT {_OBJECT_COLUMNS} FROM oadr_object WHERE kind = $1 AND id = $2 FOR UPDATE",
+                f"SELECT {OBJECT_COLUMNS} FROM oadr_object WHERE kind = $1 AND id = $2 FOR UPDATE",
                 kind,
                 object_id,
             )
@@ -398,7 +273,7 @@ class PostgresStorage(Storage):
     async def get_object(self, kind: str, object_id: str) -> StoredObject | None:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_OBJECT_COLUMNS} FROM oadr_object WHERE kind = $1 AND id = $2",
+                f"SELECT {OBJECT_COLUMNS} FROM oadr_object WHERE kind = $1 AND id = $2",
                 kind,
                 object_id,
             )
@@ -439,7 +314,7 @@ class PostgresStorage(Storage):
                     " WHERE t2.kind = o.kind AND t2.id = o.id))"
                 )
             where.append(matched)
-        columns = ", ".join("o." + c.strip() for c in _OBJECT_COLUMNS.split(","))
+        columns = ", ".join("o." + c.strip() for c in OBJECT_COLUMNS.split(","))
         sql = (
             f"SELECT {columns},"
             " ARRAY(SELECT t.target FROM oadr_target t WHERE t.kind = o.kind AND t.id = o.id"
@@ -448,7 +323,7 @@ class PostgresStorage(Storage):
             f" ORDER BY o.created_at, o.id LIMIT {param(query.limit)} OFFSET {param(query.skip)}"
         )
         rows = await self.pool.fetch(sql, *params)
-        return [self._from_row(row, list(row["targets"])) for row in rows]
+        return [object_from_row(row, list(row["targets"])) for row in rows]
 
     async def granted_targets(self, client_id: str) -> tuple[list[str], set[str]]:
         async with self.pool.acquire() as conn:

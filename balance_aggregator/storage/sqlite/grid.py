@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from balance_grid.hierarchy import (
-    GridMeter,
-    GridNode,
-    HierarchyError,
-    StoredNode,
-    check_meters,
-    place_nodes,
+from balance_aggregator.grid.model import BalanceRow, MeterReading, OperatorUser
+from balance_aggregator.storage.grid import (
+    METER_COLUMNS,
+    NODE_COLUMNS,
+    USER_COLUMNS,
+    GridStore,
+    balance_row,
+    hours_of,
+    live_ranges,
+    merge_live,
+    rollup_stretches,
 )
-
-from .model import BalanceRow, MeterReading, OperatorUser
-from .sql import (
+from balance_aggregator.storage.grid_sql import (
     ALL_HOURS,
     BALANCE_SQL,
     CLEAN_HOURS,
@@ -33,20 +35,23 @@ from .sql import (
     TAKE_DIRTY_IN,
     for_sqlite,
 )
-from .store import (
-    METER_COLUMNS,
-    NODE_COLUMNS,
-    USER_COLUMNS,
-    GridStore,
-    balance_row,
-    hours_of,
-    live_ranges,
-    merge_live,
-    rollup_stretches,
+from balance_grid.hierarchy import (
+    GridMeter,
+    GridNode,
+    HierarchyError,
+    StoredNode,
+    check_meters,
+    place_nodes,
 )
 
-if TYPE_CHECKING:
-    from balance_aggregator.storage.sqlite import SqliteStorage
+
+class SqliteRunner(Protocol):
+    """What the grid needs of the SQLite storage: jobs on its one database thread."""
+
+    async def run[T](self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+
+    async def run_tx[T](self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+
 
 _PREFIX = "substr(path, 1, length(?)) = ?"
 
@@ -102,7 +107,7 @@ def _nodes_by_id(db: sqlite3.Connection, ids: set[str]) -> dict[str, StoredNode]
 
 
 class SqliteGridStore(GridStore):
-    def __init__(self, storage: SqliteStorage) -> None:
+    def __init__(self, storage: SqliteRunner) -> None:
         self._storage = storage
 
     async def import_hierarchy(

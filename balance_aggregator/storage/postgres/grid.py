@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from balance_grid.hierarchy import (
-    GridMeter,
-    GridNode,
-    HierarchyError,
-    StoredNode,
-    check_meters,
-    place_nodes,
+from balance_aggregator.grid.model import BalanceRow, MeterReading, OperatorUser
+from balance_aggregator.storage.grid import (
+    METER_COLUMNS,
+    NODE_COLUMNS,
+    USER_COLUMNS,
+    GridStore,
+    balance_row,
+    hours_of,
+    live_ranges,
+    merge_live,
+    rollup_stretches,
 )
-
-from .model import BalanceRow, MeterReading, OperatorUser
-from .sql import (
+from balance_aggregator.storage.grid_sql import (
     ALL_HOURS,
     BALANCE_SQL,
     CLEAN_HOURS,
@@ -34,20 +36,22 @@ from .sql import (
     ROLLUP_WORK_MEM,
     STORED_BALANCE_SQL,
 )
-from .store import (
-    METER_COLUMNS,
-    NODE_COLUMNS,
-    USER_COLUMNS,
-    GridStore,
-    balance_row,
-    hours_of,
-    live_ranges,
-    merge_live,
-    rollup_stretches,
+from balance_grid.hierarchy import (
+    GridMeter,
+    GridNode,
+    HierarchyError,
+    StoredNode,
+    check_meters,
+    place_nodes,
 )
 
-if TYPE_CHECKING:
-    from balance_aggregator.storage.postgres import PostgresStorage
+
+class PostgresPool(Protocol):
+    """What the grid needs of the PostgreSQL storage: its connection pool."""
+
+    @property
+    def pool(self) -> asyncpg.Pool: ...
+
 
 _PREFIX = "substr(path, 1, length($1::text)) = $1::text"
 # Moving meters (an import, a deletion) or rebuilding sums waits for ingest in flight and holds
@@ -101,7 +105,7 @@ def _meter(row: asyncpg.Record) -> GridMeter:
 
 
 class PostgresGridStore(GridStore):
-    def __init__(self, storage: PostgresStorage) -> None:
+    def __init__(self, storage: PostgresPool) -> None:
         self._storage = storage
 
     async def import_hierarchy(

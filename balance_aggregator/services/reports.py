@@ -13,10 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from balance_aggregator.storage import Delivery, ReadingRow
 from balance_openadr.models import ReportRequest
 from balance_openadr.times import parse_datetime, parse_duration
-
-from .storage import Delivery, ReadingRow
 
 USAGE_KINDS = {
     "USAGE": "electricity",
