@@ -100,10 +100,10 @@ async def measure_http(url: str, reports: int) -> float:
     import aiohttp
     from aiohttp import web
 
-    from balance_aggregator.vtn import Vtn
     from balance_aggregator.auth import hash_secret
     from balance_aggregator.config import Settings
     from balance_aggregator.storage import Client
+    from balance_aggregator.vtn import Vtn
     from balance_openadr.client import VenClient
 
     vtn = Vtn(Settings(db=url, mqtt_host="", rate_limit_burst=10**9), open_storage(url))

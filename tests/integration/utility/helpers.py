@@ -20,10 +20,10 @@ from aiohttp import web
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from balance_aggregator.vtn import Vtn
 from balance_aggregator.auth import hash_secret, new_secret
 from balance_aggregator.config import Settings
 from balance_aggregator.storage import Client, open_storage
+from balance_aggregator.vtn import Vtn
 from balance_openadr.client import VenClient
 from custom_components.balance.const import CONF_ENTRY_TYPE, CONF_URL, DOMAIN, ENTRY_TYPE_UTILITY
 from custom_components.balance.utility.config_flow import utility_unique_id
