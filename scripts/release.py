@@ -350,6 +350,7 @@ def build(
     excluded: Sequence[str] = EXCLUDED,
     archive: bool = True,
     say: bool = True,
+    expect_version: str | None = None,
 ) -> BuildResult:
     """Build ``<out>/balance/`` and ``<out>/balance.zip`` from the sources in ``root``."""
     out = root / "dist" if out is None else out
@@ -388,7 +389,13 @@ def build(
 
     manifest_path = tree / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    problems = check_requirements(
+    problems: list[str] = []
+    if expect_version is not None and manifest.get("version") != expect_version:
+        problems.append(
+            f"manifest.json version {manifest.get('version')!r} is not the release's "
+            f"{expect_version!r}"
+        )
+    problems += check_requirements(
         manifest.get("requirements", []),
         own_distributions=[_project_distribution(root)],
         pins=ha_constraints(),
@@ -408,9 +415,12 @@ def build(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="output directory")
+    parser.add_argument(
+        "--expect-version", help="fail unless manifest.json has this version (the release tag)"
+    )
     args = parser.parse_args(argv)
     try:
-        result = build(ROOT, args.out)
+        result = build(ROOT, args.out, expect_version=args.expect_version)
     except ReleaseError as err:
         print(f"release: {err}", file=sys.stderr)
         return 1
