@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
+import itertools
 import json
 import os
 import re
@@ -278,23 +279,36 @@ def tail(path: Path, lines: int) -> str:
 
 
 _PROBLEM = re.compile(
-    r"RequirementsNotFound|No module named|Unable to install|Error setting up|"
-    r"ImportError|ModuleNotFoundError|custom_components\.balance|Traceback",
+    r"RequirementsNotFound|No module named|Unable to install|ImportError|ModuleNotFoundError|"
+    r"custom_components\.balance|\bbalance\b"
 )
+_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ (\w+) ", re.MULTILINE)
 
 
-def log_report(log: Path, lines: int = 40) -> str:
-    """What HA's log says went wrong: lines naming the usual culprits, then its tail."""
+def _shorten(record: str, keep: int = 14) -> str:
+    """A traceback's first line and its end, where the exception is."""
+    lines = record.splitlines()
+    if len(lines) <= keep + 2:
+        return record
+    return "\n".join([lines[0], "    ...", *lines[-keep:]])
+
+
+def log_report(log: Path, records: int = 6, lines: int = 20) -> str:
+    """What HA's log says went wrong: its last ERROR records (tracebacks included) that name
+    BALANCE, a requirement or a missing module, then the log's last lines."""
     if not log.exists():
         return f"({log} does not exist)"
-    text = log.read_text(errors="replace").splitlines()
-    problems = [line for line in text if _PROBLEM.search(line) and " ERROR " in line][-15:]
-    head = "\n".join(problems)
-    return (
-        (f"errors in {log}:\n{head}\n" if problems else "")
-        + f"--- tail of {log}:\n"
-        + "\n".join(text[-lines:])
-    )
+    text = log.read_text(errors="replace")
+    starts = [m.start() for m in _RECORD.finditer(text)] + [len(text)]
+    found = [
+        text[a:b].rstrip()
+        for a, b in itertools.pairwise(starts)
+        if text[a:b].split(" ", 3)[2] in ("ERROR", "CRITICAL") and _PROBLEM.search(text[a:b])
+    ][-records:]
+    shown = "\n".join(_shorten(r) for r in found)
+    head = f"errors in {log} about BALANCE and its requirements:\n{shown}\n" if found else ""
+    tail_lines = "\n".join(text.splitlines()[-lines:])
+    return f"{head}--- last {lines} lines of {log}:\n{tail_lines}"
 
 
 def installs(log: Path) -> list[str]:
