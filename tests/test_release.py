@@ -163,6 +163,11 @@ def _import_in_subprocess(
     return list(json.loads(first)), rest.strip()
 
 
+FAKE_BUNDLE = ("dmesh_lib", "dlm", "balance_analytics", "not_here_yet")
+"""The mechanism's tests bundle these (one missing, as balance_openadr may be), whatever
+BUNDLED says today."""
+
+
 def _fake_root(tmp_path: Path) -> Path:
     """A repository with the real libraries and a small integration that imports them in every
     form the rewriter supports, lazily too."""
@@ -206,9 +211,9 @@ def _fake_root(tmp_path: Path) -> Path:
 
 def test_bundle_of_the_real_libraries_imports_with_relative_imports(tmp_path: Path) -> None:
     root = _fake_root(tmp_path)
-    result = release.build(root, tmp_path / "dist", say=False)
+    result = release.build(root, tmp_path / "dist", bundled=FAKE_BUNDLE, say=False)
     assert result.bundled == ["dmesh_lib", "dlm", "balance_analytics"]
-    assert result.skipped == ["balance_openadr"] or "balance_openadr" not in release.BUNDLED
+    assert result.skipped == ["not_here_yet"]
     tree = result.tree
     assert not (tree / "libs" / "dmesh_lib" / "simulator").exists()
     assert (tree / "libs" / "dmesh_lib" / "py.typed").exists()
@@ -233,8 +238,8 @@ def test_bundle_of_the_real_libraries_imports_with_relative_imports(tmp_path: Pa
 
 def test_zip_is_reproducible(tmp_path: Path) -> None:
     root = _fake_root(tmp_path)
-    first = release.build(root, tmp_path / "a", say=False).archive
-    second = release.build(root, tmp_path / "b", say=False).archive
+    first = release.build(root, tmp_path / "a", bundled=FAKE_BUNDLE, say=False).archive
+    second = release.build(root, tmp_path / "b", bundled=FAKE_BUNDLE, say=False).archive
     assert first is not None
     assert second is not None
     assert first.read_bytes() == second.read_bytes()
@@ -251,7 +256,7 @@ def test_build_fails_on_an_unbundled_project_import(tmp_path: Path) -> None:
     (root / "balance_grid").mkdir()
     (root / "balance_grid" / "__init__.py").write_text("")
     with pytest.raises(release.ReleaseError, match="balance_grid is not bundled"):
-        release.build(root, tmp_path / "dist", say=False)
+        release.build(root, tmp_path / "dist", bundled=FAKE_BUNDLE, say=False)
 
 
 @pytest.mark.parametrize(
