@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -377,8 +378,15 @@ class Run:
         # HA rotates its log on the next start: keep each start's log beside the others
         if self.ha_log.exists():
             shutil.copyfile(self.ha_log, self.logs / f"home-assistant-{self.hass_starts}.log")
-        if child.process.returncode not in (0, -15):
-            self.notes.append(f"{name} exited with {child.process.returncode} on SIGTERM")
+        code = child.process.returncode
+        if code == -9:
+            raise InstallTestError(f"{name} did not stop within 90 s of SIGTERM and was killed")
+        if code != 0:
+            self.notes.append(f"{name} exited with {code} on SIGTERM")
+        if self.entry_id:
+            stored = json.loads((self.config / ".storage" / "core.config_entries").read_text())
+            if self.entry_id not in {e["entry_id"] for e in stored["data"]["entries"]}:
+                raise InstallTestError(f"{name} stopped without saving BALANCE's config entry")
 
     def add_balance(self, api: InstallApi, url: str) -> str:
         """The config flow as the UI walks it: menu → concentrator → manual entry → URL."""
@@ -534,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the venv of an earlier run (faster while developing; not a fresh install)",
     )
     args = parser.parse_args(argv)
+    # A SIGTERM (a CI time-out) unwinds like Ctrl-C, so the finally clause stops the children:
+    # they run in sessions of their own and would otherwise outlive this process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run = Run(ROOT, args.work.resolve(), args.reuse_venv)
     try:
         report = run.execute()
