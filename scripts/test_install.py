@@ -240,7 +240,9 @@ def make_venv(venv: Path, python: str, version: str, logs: Path, *, reuse: bool)
     shutil.rmtree(venv, ignore_errors=True)
     env = clean_env(venv)
     log = logs / "pip.log"
-    run_logged([python, "-m", "venv", str(venv)], log, timeout=120, what="venv", env=env)
+    begin = time.monotonic()
+    run_logged([python, "-m", "venv", str(venv)], log, timeout=300, what="venv", env=env)
+    print(f"   {python} -m venv: {time.monotonic() - begin:.1f} s")
     # Only homeassistant: everything else is HA's to install at run time. pip's cache is reused.
     run_logged(
         [str(venv / "bin/python"), "-m", "pip", "install", f"homeassistant=={version}"],
