@@ -358,8 +358,10 @@ def build(
     source = root / INTEGRATION
     if not (source / "manifest.json").is_file():
         raise ReleaseError(f"{source} has no manifest.json")
+    # a failed build must not leave the previous artefact behind to be uploaded by mistake
     if tree.exists():
         shutil.rmtree(tree)
+    (out / f"{DOMAIN}.zip").unlink(missing_ok=True)
     result = BuildResult(tree=tree, archive=None)
 
     _copy_tree(source, tree, [])
