@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 LIBS := dmesh_lib dlm balance_analytics balance_openadr balance_aggregator balance_grid
 LINT_PATHS := $(LIBS) custom_components tests benchmarks scripts
 
-.PHONY: venv test lint typecheck bench bench-quick demo test-e2e ui-vendor clean
+.PHONY: venv test lint typecheck bench bench-quick demo test-e2e release test-install ui-vendor clean
 
 venv: $(STAMP)
 
@@ -51,6 +51,19 @@ E2E_PLUGINS := -p no:cacheprovider -p no:homeassistant -p no:socket -p no:aiohtt
 test-e2e: $(STAMP)
 	BALANCE_E2E=1 $(VPY) -m pytest -q -s $(E2E_PLUGINS) tests/e2e/test_demo.py $(PYTEST_ARGS)
 
+# The release artefact HACS installs (hacs.json zip_release): dist/balance.zip, and the same tree
+# unpacked in dist/balance/. The integration plus the project's libraries bundled under libs/
+# with relative imports; fails on a manifest requirement that is not a plain PyPI range HA allows.
+release: $(STAMP)
+	$(VPY) -m scripts.release $(RELEASE_ARGS)
+
+# The release as a user gets it: a fresh venv with only the homeassistant the tests pin, the zip
+# unpacked as HACS does, hass started without --skip-pip (so HA installs the manifest's
+# requirements from PyPI), onboarding, BALANCE added against the simulator, then a restart.
+# Needs PyPI; takes a few minutes (see scripts/test_install.py).
+test-install: $(STAMP)
+	$(VPY) -m scripts.test_install $(TEST_INSTALL_ARGS)
+
 # Refresh the operator page's vendored uPlot from web/package-lock.json (npm, never a CDN). The copy
 # is committed, so CI and `pip install` need no npm; run this after bumping the version in web/.
 UI_VENDOR := balance_aggregator/operator/static/vendor
@@ -60,4 +73,4 @@ ui-vendor:
 	  web/node_modules/uplot/LICENSE $(UI_VENDOR)/
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist .install-test

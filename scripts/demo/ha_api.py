@@ -21,6 +21,9 @@ class HomeAssistantError(RuntimeError):
 
 
 class HomeAssistantApi:
+    request_timeout = 30.0
+    """Seconds one request may take; a flow's first step may install requirements first."""
+
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
         self.token: str | None = None
@@ -47,7 +50,7 @@ class HomeAssistantApi:
             self.base_url + path, data=data, headers=headers, method=method
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=self.request_timeout) as response:
                 text = response.read().decode()
         except urllib.error.HTTPError as err:
             detail = err.read().decode(errors="replace")[:500]
