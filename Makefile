@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy --strict $(wildcard $(LIBS)) $(wildcard custom_components/balance)
+	$(VENV)/bin/mypy --strict scripts/release.py scripts/test_install.py
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b" >&2; $(VPY) $$b || exit 1; done
