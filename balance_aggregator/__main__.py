@@ -1,5 +1,6 @@
-"""``python -m balance_aggregator serve|migrate|client-add|client-remove`` and the grid commands
-(seed-demo, grid-import, grid-export, grid-attach, user-add, grid-rollup)."""
+"""``python -m balance_aggregator serve|migrate|client-add|client-remove``, the grid commands
+(seed-demo, grid-import, grid-export, grid-attach, user-add, grid-rollup) and the head-end's
+(concentrator add|list|remove, headend, headend-estimate)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from .auth import MIN_SECRET_LENGTH, hash_secret, new_secret
 from .cli import grid as grid_cli
+from .cli import headend as headend_cli
 from .config import Settings
 from .logs import configure_logging
 from .storage import Client, open_storage
@@ -118,11 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     common(remove)
     remove.add_argument("client_id")
     grid_cli.add_commands(sub, common)
+    headend_cli.add_commands(sub, common)
     args = parser.parse_args(argv)
     settings = _settings(args)
     configure_logging(settings.log_level)
     if args.command in grid_cli.COMMANDS:
         return grid_cli.run(args, settings.db)
+    if args.command in headend_cli.COMMANDS:
+        return headend_cli.run(args, settings)
     if args.command == "serve":
         asyncio.run(_serve(settings))
         return 0

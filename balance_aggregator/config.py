@@ -56,6 +56,17 @@ class Settings:
     #: days of stored balances the loop keeps (older hours are dropped and read live): at two
     #: million meters a day is a million node-hours
     grid_rollup_keep_days: int = 45
+    #: run the metering head-end inside ``serve`` (else: ``python -m balance_aggregator headend``,
+    #: as many processes as wanted; they share the concentrators by leases)
+    headend_in_serve: bool = False
+    #: a concentrator whose head-end process died is taken over after this many seconds
+    headend_lease_s: float = 15.0
+    #: seconds between scheduled backlog catch-ups (besides every reconnect and every new hour)
+    headend_catchup_s: float = 300.0
+    #: backlog requests in flight per concentrator
+    headend_fetch_concurrency: int = 8
+    #: set each concentrator's clock on connect
+    headend_sync_time: bool = True
 
     @classmethod
     def load(

@@ -15,6 +15,7 @@ from .http.app import build_app, build_runner
 from .http.common import TokenBucket
 from .http.state import AppState
 from .metrics import Metrics
+from .services.headend import HeadendService, settings_of
 from .services.notifications import Notifications
 from .services.objects import ObjectService
 from .services.rollup import RollupLoop
@@ -43,6 +44,9 @@ class Vtn:
         self.notifications = Notifications(settings, storage, self.metrics)
         self.objects = ObjectService(storage, self.notifications, self.metrics)
         self.rollup = RollupLoop(settings, storage, self.metrics)
+        self.headend: HeadendService | None = None
+        if settings.headend_in_serve:
+            self.headend = HeadendService(storage, settings_of(settings))
         self.state = AppState(
             settings=settings,
             storage=storage,
@@ -65,8 +69,12 @@ class Vtn:
         self.state.tokens = TokenIssuer(key, self.settings.token_ttl_s)
         await self.notifications.start()
         self.rollup.start()
+        if self.headend is not None:
+            self.headend.start()
 
     async def stop(self) -> None:
+        if self.headend is not None:
+            await self.headend.stop()
         await self.rollup.stop()
         await self.notifications.stop()
         await self.storage.close()

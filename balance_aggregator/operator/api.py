@@ -44,6 +44,7 @@ from .auth import (
     save_user,
     verify_password,
 )
+from .headend import HeadendApi
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -128,6 +129,7 @@ class OperatorApi:
         r.add_get(PREFIX + "/users", self.users)
         r.add_post(PREFIX + "/users", self.put_user)
         r.add_delete(PREFIX + "/users/{name}", self.delete_user)
+        HeadendApi(self).add_routes(app)
 
     # --- sessions -----------------------------------------------------------------------------
     async def _sessions(self) -> SessionSigner:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .grid import GridStore
+from .headend import HeadendStore
 
 
 class StorageError(Exception):
@@ -221,10 +222,18 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def list_audit(self, limit: int = 100) -> list[AuditEntry]: ...
 
+    @abc.abstractmethod
+    async def audit(self, entry: AuditEntry) -> None:
+        """Append to the audit log an action that is not an object write (a VEE estimate)."""
+
     # --- the utility's grid (hierarchy, balances, operator users) ------------------------
     @abc.abstractmethod
     def grid(self) -> GridStore:
         """The grid tables of this same database (migration 2)."""
+
+    @abc.abstractmethod
+    def headend(self) -> HeadendStore:
+        """The head-end's tables of this same database (migration 5)."""
 
     async def __aenter__(self) -> Storage:
         await self.open()

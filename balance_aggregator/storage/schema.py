@@ -153,10 +153,98 @@ def openadr_schema(dialect: Dialect) -> str:
     return OPENADR_SCHEMA.format(**asdict(dialect))
 
 
+HEADEND_SCHEMA = """
+CREATE TABLE concentrator (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    node_id TEXT,
+    created_at {real} NOT NULL,
+    since_hour {bigint} NOT NULL,
+    serial {bigint},
+    firmware TEXT,
+    state TEXT NOT NULL,
+    last_seen {real},
+    lease_owner TEXT,
+    lease_until {real} NOT NULL
+);
+CREATE TABLE headend_process (
+    id TEXT PRIMARY KEY,
+    started_at {real} NOT NULL,
+    heartbeat {real} NOT NULL
+);
+CREATE TABLE headend_module (
+    serial {bigint} PRIMARY KEY,
+    concentrator_id TEXT NOT NULL REFERENCES concentrator (id) ON DELETE CASCADE,
+    module_type INTEGER NOT NULL,
+    firmware INTEGER NOT NULL,
+    hop INTEGER NOT NULL,
+    online INTEGER NOT NULL,
+    last_heard {real}
+);
+CREATE INDEX headend_module_concentrator ON headend_module (concentrator_id);
+CREATE TABLE headend_meter (
+    module_serial {bigint} NOT NULL REFERENCES headend_module (serial) ON DELETE CASCADE,
+    channel INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    pulses_per_unit {real} NOT NULL,
+    max_per_hour {real} NOT NULL,
+    meter_ref {bigint} NOT NULL,
+    initial_hour {bigint},
+    initial_counter {bigint},
+    counter_hour {bigint},
+    counter {bigint},
+    live_ts {bigint},
+    live_counter {bigint},
+    PRIMARY KEY (module_serial, channel)
+);
+CREATE TABLE headend_vee (
+    module_serial {bigint} NOT NULL,
+    channel INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    concentrator_id TEXT NOT NULL,
+    count {bigint} NOT NULL,
+    first_at {real} NOT NULL,
+    last_at {real} NOT NULL,
+    last_detail TEXT NOT NULL,
+    PRIMARY KEY (module_serial, channel, rule)
+);
+CREATE TABLE field_alarm (
+    id {id_key},
+    concentrator_id TEXT NOT NULL,
+    module_serial {bigint} NOT NULL,
+    channel INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    since {real} NOT NULL,
+    cleared {real},
+    detail TEXT NOT NULL
+);
+CREATE UNIQUE INDEX field_alarm_open ON field_alarm (concentrator_id, module_serial, channel, kind)
+    WHERE cleared IS NULL;
+CREATE INDEX field_alarm_since ON field_alarm (since)
+"""
+"""Migration 5: the head-end. Concentrators with their leases, the inventory they report, each
+meter's position in its hourly counters (what makes a backlog fetch ask for exactly the missing
+hours), VEE counts per meter and rule, and field alarms. ``module_serial`` 0 means the
+concentrator itself and ``channel`` -1 the module itself, so the open-alarm key has no NULLs."""
+
+
+def headend_schema(dialect: Dialect) -> str:
+    """Migration 5 for one database."""
+    return HEADEND_SCHEMA.format(**asdict(dialect))
+
+
 def migrations(dialect: Dialect) -> list[tuple[int, str]]:
     """Every migration of one database, as (version, SQL script), oldest first."""
     grid, leaf, cache = dialect.grid_migrations
-    return [(1, openadr_schema(dialect)), (2, grid), (3, leaf), (4, cache)]
+    return [
+        (1, openadr_schema(dialect)),
+        (2, grid),
+        (3, leaf),
+        (4, cache),
+        (5, headend_schema(dialect)),
+    ]
 
 
 OBJECT_COLUMNS = (

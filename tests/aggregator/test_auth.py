@@ -181,7 +181,7 @@ async def test_health_and_metrics(vtn: RunningVtn) -> None:
     async with vtn.session.get(vtn.base_url + "/health") as response:
         health = await response.json()
     assert response.status == 200
-    assert health["status"] == "ok" and health["schema"] == 4
+    assert health["status"] == "ok" and health["schema"] == 5
     assert health["mqtt"] == "connected"
     async with vtn.session.get(vtn.base_url + "/metrics") as response:
         text = await response.text()

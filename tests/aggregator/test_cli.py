@@ -59,7 +59,7 @@ async def test_serve_migrates_answers_and_stops_on_sigterm(
     config = tmp_path / "vtn.toml"
     config.write_text('port = 0\nmqtt_topic_prefix = "cli-test"\n')
     env = dict(os.environ, BALANCE_VTN_DB=storage_url)
-    assert await _cli("migrate", "--config", str(config), env=env) == {"schema": 4}
+    assert await _cli("migrate", "--config", str(config), env=env) == {"schema": 5}
     added = await _cli("client-add", "operator", "--role", "bl", "--config", str(config), env=env)
     secret = str(added["client_secret"])
     server = await asyncio.create_subprocess_exec(

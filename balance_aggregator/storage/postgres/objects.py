@@ -29,6 +29,7 @@ from balance_aggregator.storage.base import (
     Storage,
     StoredObject,
 )
+from balance_aggregator.storage.headend import HeadendStore
 from balance_aggregator.storage.schema import (
     OBJECT_COLUMNS,
     POSTGRES,
@@ -38,6 +39,7 @@ from balance_aggregator.storage.schema import (
 )
 
 from .grid import PostgresGridStore
+from .headend import postgres_headend_store
 
 MIGRATIONS = migrations(POSTGRES)
 
@@ -100,6 +102,13 @@ class PostgresStorage(Storage):
 
     def grid(self) -> PostgresGridStore:
         return PostgresGridStore(self)
+
+    def headend(self) -> HeadendStore:
+        return postgres_headend_store(self)
+
+    async def ensure_hours(self, conn: _Conn, hours: Sequence[int]) -> None:
+        """Create the month partitions of these reading hours (the head-end's writes)."""
+        await self._ensure_partitions(conn, [ReadingRow("", "", "", "", h, 0.0, "") for h in hours])
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -513,6 +522,18 @@ class PostgresStorage(Storage):
             event_id,
         )
         return [Delivery(*r) for r in rows]
+
+    async def audit(self, entry: AuditEntry) -> None:
+        await self.pool.execute(
+            "INSERT INTO audit_log (at, actor, action, object_kind, object_id, detail)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.object_kind,
+            entry.object_id,
+            json.dumps(entry.detail, separators=(",", ":")),
+        )
 
     async def list_audit(self, limit: int = 100) -> list[AuditEntry]:
         rows = await self.pool.fetch(

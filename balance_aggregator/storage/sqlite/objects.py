@@ -27,6 +27,7 @@ from balance_aggregator.storage.base import (
     Storage,
     StoredObject,
 )
+from balance_aggregator.storage.headend import HeadendStore
 from balance_aggregator.storage.schema import (
     OBJECT_COLUMNS,
     SQLITE,
@@ -36,6 +37,7 @@ from balance_aggregator.storage.schema import (
 )
 
 from .grid import SqliteGridStore
+from .headend import sqlite_headend_store
 
 MIGRATIONS = migrations(SQLITE)
 
@@ -85,6 +87,9 @@ class SqliteStorage(Storage):
 
     def grid(self) -> SqliteGridStore:
         return SqliteGridStore(self)
+
+    def headend(self) -> HeadendStore:
+        return sqlite_headend_store(self)
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtn-sqlite")
@@ -522,6 +527,23 @@ class SqliteStorage(Storage):
             ]
 
         return await self._run(work)
+
+    async def audit(self, entry: AuditEntry) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO audit_log (at, actor, action, object_kind, object_id, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    entry.at,
+                    entry.actor,
+                    entry.action,
+                    entry.object_kind,
+                    entry.object_id,
+                    json.dumps(entry.detail, separators=(",", ":")),
+                ),
+            )
+
+        await self._run(work)
 
     async def list_audit(self, limit: int = 100) -> list[AuditEntry]:
         def work(db: sqlite3.Connection) -> list[AuditEntry]:
