@@ -21,7 +21,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Self
@@ -78,6 +78,9 @@ VALVE_TRAVEL_TIME = 20.0
 """A motorised ball valve takes seconds to turn; its result comes only when it is there."""
 RECONNECT_MIN = 1.0
 RECONNECT_MAX = 60.0
+HANDSHAKE_ATTEMPTS = 4
+"""How often each connect step (identity, clock, inventory) is asked again while the peer answers
+at all: on a noisy line one lost reply must not cost the connection."""
 
 
 class ConnectionState(StrEnum):
@@ -229,7 +232,7 @@ class ConcentratorClient:
     async def _open(self) -> None:
         await open_transport(self.url, lambda: _StreamProtocol(self), baudrate=self.baudrate)
         try:
-            self.identity = await self.get_identity()
+            self.identity = await self._handshake(self.get_identity)
         except (CommandError, LinkError) as err:
             self._drop_transport()
             raise ConcentratorNotResponding(
@@ -237,12 +240,28 @@ class ConcentratorClient:
             ) from err
         try:
             if self.sync_time:
-                await self.time_sync()
-            await self.get_inventory()
+                await self._handshake(self.time_sync)
+            await self._handshake(self.get_inventory)
         except (CommandError, LinkError) as err:
             self._drop_transport()
             raise ConcentratorNotResponding(f"{self.url}: concentrator stopped answering") from err
         self._set_state(ConnectionState.CONNECTED)
+
+    async def _handshake[T](self, step: Callable[[], Awaitable[T]]) -> T:
+        """One connect step, asked again while the peer answers at all (a lossy line).
+
+        A peer that never sent one valid frame is not a concentrator, or the line is dead: that
+        fails at once. A refusal is an answer and is not retried.
+        """
+        for attempt in range(1, HANDSHAKE_ATTEMPTS + 1):
+            try:
+                return await step()
+            except (CommandTimeout, NotConnected) as err:
+                link = self._link
+                if attempt == HANDSHAKE_ATTEMPTS or link is None or link.last_heard is None:
+                    raise
+                _LOGGER.debug("Connect step failed on a line that answers, again: %s", err)
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         self._closing = True
@@ -303,7 +322,9 @@ class ConcentratorClient:
     def _on_link_failure(self, err: LinkError) -> None:
         # A frame that exhausted its retries means the line is dead even if the port is still
         # open (a TCP bridge that lost its serial side): start over.
-        if isinstance(err, LinkTimeout) and self._transport is not None:
+        # A frame lost while the peer keeps talking costs that frame (its request fails), not the
+        # connection.
+        if isinstance(err, LinkTimeout) and err.peer_silent and self._transport is not None:
             _LOGGER.warning("DMesh link to %s stopped acknowledging: %s", self.url, err)
             self._transport.close()
 
