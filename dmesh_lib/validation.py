@@ -2,7 +2,7 @@
 
 A frame with a valid CRC proves only that its bytes were not damaged on the line; it says nothing
 about whether a module really measured what it carries. :class:`ReadingGuard` admits an event
-only when it fits what the host knows (docs/dmesh-protocol.md §8):
+only when it fits what the host knows (docs/dmesh-protocol.md §7):
 
 * the module is in the inventory (a module joins it by its MODULE_ANNOUNCE);
 * its timestamp is neither 0 nor 0xFFFFFFFF, at most ``max_future_s`` ahead of the host clock and
@@ -101,7 +101,7 @@ SENSOR_RANGE: dict[SensorKind, tuple[int, int]] = {
 
 @dataclass(frozen=True, slots=True)
 class GuardLimits:
-    """The bounds and their slack (docs/dmesh-protocol.md §8)."""
+    """The bounds and their slack (docs/dmesh-protocol.md §7)."""
 
     max_rate_per_hour: dict[MeterKind, float] = field(
         default_factory=lambda: dict(MAX_RATE_PER_HOUR)
