@@ -21,7 +21,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Self
@@ -68,6 +68,7 @@ from .messages import (
 )
 from .transport import ConnectError, open_transport
 from .units import MeterConfig, MeterKind, MeterTotalizer, Unit
+from .validation import GuardLimits, ReadingGuard
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ VALVE_TRAVEL_TIME = 20.0
 """A motorised ball valve takes seconds to turn; its result comes only when it is there."""
 RECONNECT_MIN = 1.0
 RECONNECT_MAX = 60.0
+HANDSHAKE_ATTEMPTS = 4
+"""How often each connect step (identity, clock, inventory) is asked again while the peer answers
+at all: on a noisy line one lost reply must not cost the connection."""
 
 
 class ConnectionState(StrEnum):
@@ -188,6 +192,7 @@ class ConcentratorClient:
         reconnect_min: float = RECONNECT_MIN,
         reconnect_max: float = RECONNECT_MAX,
         clock: Callable[[], float] = time.time,
+        limits: GuardLimits | None = None,
     ) -> None:
         self.url = url
         self.baudrate = baudrate
@@ -211,6 +216,12 @@ class ConcentratorClient:
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closing = False
         self.reconnects = 0
+        self.guard = ReadingGuard(self.modules_get, clock=clock, limits=limits)
+        """Checks every module event before subscribers see it; its ``stats`` count rejections."""
+
+    def modules_get(self, serial: int) -> ModuleInfo | None:
+        """The module in the inventory, or None (the guard's view of ``modules``)."""
+        return self.modules.get(serial)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -229,7 +240,7 @@ class ConcentratorClient:
     async def _open(self) -> None:
         await open_transport(self.url, lambda: _StreamProtocol(self), baudrate=self.baudrate)
         try:
-            self.identity = await self.get_identity()
+            self.identity = await self._handshake(self.get_identity)
         except (CommandError, LinkError) as err:
             self._drop_transport()
             raise ConcentratorNotResponding(
@@ -237,12 +248,28 @@ class ConcentratorClient:
             ) from err
         try:
             if self.sync_time:
-                await self.time_sync()
-            await self.get_inventory()
+                await self._handshake(self.time_sync)
+            await self._handshake(self.get_inventory)
         except (CommandError, LinkError) as err:
             self._drop_transport()
             raise ConcentratorNotResponding(f"{self.url}: concentrator stopped answering") from err
         self._set_state(ConnectionState.CONNECTED)
+
+    async def _handshake[T](self, step: Callable[[], Awaitable[T]]) -> T:
+        """One connect step, asked again while the peer answers at all (a lossy line).
+
+        A peer that never sent one valid frame is not a concentrator, or the line is dead: that
+        fails at once. A refusal is an answer and is not retried.
+        """
+        for attempt in range(1, HANDSHAKE_ATTEMPTS + 1):
+            try:
+                return await step()
+            except (CommandTimeout, NotConnected) as err:
+                link = self._link
+                if attempt == HANDSHAKE_ATTEMPTS or link is None or link.last_heard is None:
+                    raise
+                _LOGGER.debug("Connect step failed on a line that answers, again: %s", err)
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         self._closing = True
@@ -303,7 +330,9 @@ class ConcentratorClient:
     def _on_link_failure(self, err: LinkError) -> None:
         # A frame that exhausted its retries means the line is dead even if the port is still
         # open (a TCP bridge that lost its serial side): start over.
-        if isinstance(err, LinkTimeout) and self._transport is not None:
+        # A frame lost while the peer keeps talking costs that frame (its request fails), not the
+        # connection.
+        if isinstance(err, LinkTimeout) and err.peer_silent and self._transport is not None:
             _LOGGER.warning("DMesh link to %s stopped acknowledging: %s", self.url, err)
             self._transport.close()
 
@@ -363,6 +392,11 @@ class ConcentratorClient:
         if isinstance(message, Response):
             self._on_response(message)
             return
+        # Nothing a module says reaches the inventory, a totalizer or a subscriber unchecked.
+        admitted = self.guard.admit(message)
+        if admitted is None:
+            return
+        message = admitted
         if isinstance(message, ModuleAnnounce):
             self.modules[message.module.serial] = message.module
         elif isinstance(message, ModuleLeave):
@@ -416,11 +450,35 @@ class ConcentratorClient:
         *,
         last_counter: int | None = None,
         pulses: int = 0,
+        last_timestamp: int | None = None,
     ) -> MeterTotalizer:
-        """Turn this channel's counters into ``MeterValue`` events; restore saved state if any."""
+        """Turn this channel's counters into ``MeterValue`` events; restore saved state if any.
+
+        ``last_timestamp`` is when ``last_counter`` was read: it bounds what the next reading
+        may add (without it the guard allows for the module's whole 45-day memory).
+        """
         totalizer = MeterTotalizer(config, last_counter=last_counter, pulses=pulses)
         self._meters[(module, channel)] = totalizer
+        self.guard.configure(
+            module, channel, config, counter=last_counter, timestamp=last_timestamp
+        )
         return totalizer
+
+    def replace_meter(self, module: int, channel: int, reading: float | None = None) -> None:
+        """The module or its counter was replaced: the next counter is the new reference.
+
+        The total continues from ``reading`` (default: the total so far); a counter below the
+        old one is otherwise refused as ``backwards``.
+        """
+        self.guard.reset(module, channel)
+        totalizer = self._meters.get((module, channel))
+        if totalizer is not None:
+            total = totalizer.total if reading is None else reading
+            totalizer.config = _replace_config(
+                totalizer.config, initial_reading=total, initial_counter=None
+            )
+            totalizer.pulses = 0
+            totalizer.last_counter = None
 
     def meter(self, module: int, channel: int) -> MeterTotalizer | None:
         return self._meters.get((module, channel))
@@ -553,21 +611,22 @@ class ConcentratorClient:
     ) -> dict[int, list[HourlyCounter]]:
         """Hourly counters the module kept, per channel, for hours first..last (inclusive)."""
         mask = sum(1 << ch for ch in channels)
-        responses = await self._request(
-            lambda rid: FetchBacklog(rid, module, mask, first_hour, last_hour),
-            self._single(CommandResult),
-            dst=module,
-        )
+        requests: list[FetchBacklog] = []
+
+        def build(rid: int) -> FetchBacklog:
+            requests.append(FetchBacklog(rid, module, mask, first_hour, last_hour))
+            return requests[-1]
+
+        responses = await self._request(build, self._single(CommandResult), dst=module)
         self._result(responses)
-        out: dict[int, list[HourlyCounter]] = {}
-        for page in responses:
-            if isinstance(page, BacklogRecords):
-                out.setdefault(page.channel, []).extend(
-                    HourlyCounter(page.first_hour + i, c) for i, c in enumerate(page.counters)
-                )
-        for records in out.values():
-            records.sort(key=lambda r: r.hour)
-        return out
+        # Only the module, channels and hours asked for; anything else is counted and dropped.
+        pages = self.guard.admit_backlog(
+            requests[-1], (p for p in responses if isinstance(p, BacklogRecords))
+        )
+        return {
+            channel: [HourlyCounter(hour, hours[hour]) for hour in sorted(hours)]
+            for channel, hours in pages.items()
+        }
 
     async def set_relay(self, module: int, on: bool, output: int = 0) -> RelayState | None:
         """Switch an AD220 output; returns once the module confirmed (or raises)."""
@@ -644,6 +703,12 @@ class ConcentratorClient:
         stats = asdict(self._link.stats)
         stats["timeout_s"] = round(self._link.timer.timeout, 4)
         return stats
+
+
+def _replace_config(config: MeterConfig, **changes: Any) -> MeterConfig:
+    from dataclasses import replace
+
+    return replace(config, **changes)
 
 
 def _replace_module(info: ModuleInfo, **changes: Any) -> ModuleInfo:

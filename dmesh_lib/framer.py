@@ -158,20 +158,33 @@ def decode(buffer: bytes | bytearray | memoryview) -> tuple[int, Frame | Dropped
     if end == 0:
         # Back-to-back delimiters are legal idle fill; skip them silently.
         return consumed, DroppedBytes(DecodeError.GARBAGE, 0)
-    raw = cobs_decode(view[:end])
+    result = _parse(view[:end])
+    if isinstance(result, Frame):
+        return consumed, result
+    # Noise on a line arrives as junk *before* a frame as often as inside one: a burst that ends
+    # without a 0x00 glues itself to the next frame. Look for an intact frame at the end of the
+    # run and give up only the junk in front of it (the next call decodes the frame).
+    start = _intact_tail(view, end)
+    if start:
+        return start, DroppedBytes(DecodeError.GARBAGE, start)
+    return consumed, DroppedBytes(result, consumed)
+
+
+def _parse(stuffed: bytes) -> Frame | DecodeError:
+    raw = cobs_decode(stuffed)
     if raw is None or len(raw) < HEADER_SIZE + CRC_SIZE:
-        return consumed, DroppedBytes(DecodeError.GARBAGE, consumed)
+        return DecodeError.GARBAGE
     body, crc = raw[:-CRC_SIZE], raw[-CRC_SIZE:]
     if crc16_ccitt_false(body) != int.from_bytes(crc, "big"):
-        return consumed, DroppedBytes(DecodeError.BAD_CRC, consumed)
+        return DecodeError.BAD_CRC
     version, msg_type, flags, seq, src, dst, hops, length = HEADER.unpack_from(body)
     if length != len(body) - HEADER_SIZE:
         # The explicit length makes a corrupted stuffing byte, which shifts the frame's zeros,
         # fail twice over instead of trusting the CRC alone.
-        return consumed, DroppedBytes(DecodeError.BAD_CRC, consumed)
+        return DecodeError.BAD_CRC
     if version != PROTOCOL_VERSION:
-        return consumed, DroppedBytes(DecodeError.BAD_VERSION, consumed)
-    return consumed, Frame(
+        return DecodeError.BAD_VERSION
+    return Frame(
         msg_type=msg_type,
         seq=seq,
         src=src,
@@ -181,6 +194,27 @@ def decode(buffer: bytes | bytearray | memoryview) -> tuple[int, Frame | Dropped
         payload=body[HEADER_SIZE:],
         version=version,
     )
+
+
+_MIN_STUFFED = HEADER_SIZE + CRC_SIZE + 1
+"""The shortest stuffed frame: the smallest raw frame plus one COBS code byte."""
+
+
+def _intact_tail(view: bytes, end: int) -> int:
+    """The offset after which ``view[:end]`` holds a whole valid frame, or 0 if none does.
+
+    A COBS frame is a chain of code bytes, each pointing to the next, that lands exactly on the
+    delimiter; only offsets whose chain lands there are decoded, so the search costs a walk of
+    code bytes per offset and a full decode only for the rare candidate. A candidate must pass
+    the same CRC, length and version checks as any frame, so nothing weaker is ever accepted.
+    """
+    for start in range(1, end - _MIN_STUFFED + 1):
+        i = start
+        while i < end:
+            i += view[i]
+        if i == end and isinstance(_parse(view[start:end]), Frame):
+            return start
+    return 0
 
 
 class FrameReader:

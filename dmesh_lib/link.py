@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .framer import DecodeError, DroppedBytes, Frame, FrameFlag, FrameReader
 from .messages import MsgType
@@ -39,7 +39,16 @@ class LinkError(Exception):
 
 
 class LinkTimeout(LinkError):
-    """A frame was not acknowledged after every retry: the peer is gone or the line is dead."""
+    """A frame was not acknowledged after every retry: the peer is gone or the line is dead.
+
+    ``peer_silent`` tells the two apart: True when not one valid frame arrived from the peer
+    since this frame was first sent (a dead line), False when the peer kept talking and only
+    this frame's acknowledgements were lost to noise (a lossy line, which costs the frame).
+    """
+
+    def __init__(self, message: str, *, peer_silent: bool = True) -> None:
+        super().__init__(message)
+        self.peer_silent = peer_silent
 
 
 class LinkClosed(LinkError):
@@ -64,7 +73,11 @@ class _Outstanding:
     frame: Frame
     future: asyncio.Future[None]
     sent_at: float = 0.0
+    first_sent: float | None = None
     retries: int = 0
+    """Retransmissions after a timeout; the budget ``max_retries`` counts these only."""
+    repeated: bool = False
+    """Sent more than once (after a timeout or a NAK): its ACK is no clean RTT sample (Karn)."""
     timer: asyncio.TimerHandle | None = None
 
 
@@ -126,6 +139,8 @@ class Link:
         self._recent: deque[int] = deque(maxlen=RECENT_SEQS)
         self._last_nak = -1.0
         self._closed = False
+        self.last_heard: float | None = None
+        """Loop time of the last valid frame from the peer (data, ACK or NAK)."""
 
     # ------------------------------------------------------------------ sending
 
@@ -154,13 +169,15 @@ class Link:
     def _transmit_new(self, entry: _Outstanding) -> None:
         seq = self._next_seq
         self._next_seq = (seq + 1) % SEQ_MODULO
-        entry.frame = _with(entry.frame, seq=seq, flags=FrameFlag.ACK_REQUESTED)
+        entry.frame = replace(entry.frame, seq=seq, flags=FrameFlag.ACK_REQUESTED)
         self._outstanding[seq] = entry
         self._transmit(entry)
 
     def _transmit(self, entry: _Outstanding) -> None:
         loop = asyncio.get_running_loop()
         entry.sent_at = loop.time()
+        if entry.first_sent is None:
+            entry.first_sent = entry.sent_at
         self.stats.frames_sent += 1
         self._write(entry.frame.encode())
         entry.timer = loop.call_later(self.timer.timeout, self._on_timeout, entry)
@@ -168,11 +185,12 @@ class Link:
     def _retransmit(self, entry: _Outstanding, *, timed_out: bool = False) -> None:
         if timed_out:
             self.timer.back_off()
+            entry.retries += 1
         if entry.timer is not None:
             entry.timer.cancel()
-        entry.retries += 1
+        entry.repeated = True
         self.stats.retransmissions += 1
-        entry.frame = _with(entry.frame, flags=FrameFlag.ACK_REQUESTED | FrameFlag.RETRANSMISSION)
+        entry.frame = replace(entry.frame, flags=FrameFlag.ACK_REQUESTED | FrameFlag.RETRANSMISSION)
         self._transmit(entry)
 
     def _on_timeout(self, entry: _Outstanding) -> None:
@@ -181,9 +199,13 @@ class Link:
         if entry.retries >= self._max_retries:
             del self._outstanding[entry.frame.seq]
             self.stats.failures += 1
+            first = entry.first_sent if entry.first_sent is not None else entry.sent_at
+            silent = self.last_heard is None or self.last_heard < first
             err = LinkTimeout(
                 f"no acknowledgement for frame 0x{entry.frame.msg_type:02x} seq {entry.frame.seq}"
                 f" after {entry.retries + 1} attempts"
+                + ("" if silent else " (the peer is still talking: a lossy line)"),
+                peer_silent=silent,
             )
             if not entry.future.done():
                 entry.future.set_exception(err)
@@ -229,13 +251,20 @@ class Link:
             self.stats.garbage_bytes += dropped.size
 
     def _on_frame(self, frame: Frame) -> None:
+        now = asyncio.get_running_loop().time()
+        self.last_heard = now
         if frame.msg_type == MsgType.ACK:
             self._on_ack(frame.seq)
             return
         if frame.msg_type == MsgType.NAK:
             self.stats.naks_received += 1
+            # The corrupted frame left here at least a round trip ago; frames sent since may
+            # still be on their way, and resending them would only feed more bytes to the noise.
+            # A NAK'd repeat does not use up the retry budget: the peer is plainly there.
+            recent = now - min(self.timer.timeout, max(self.timer.minimum, self.timer.srtt or 0))
             for entry in list(self._outstanding.values()):
-                self._retransmit(entry)
+                if entry.sent_at <= recent:
+                    self._retransmit(entry)
             return
         if frame.flags & FrameFlag.ACK_REQUESTED:
             self.send_unacknowledged(Frame(msg_type=MsgType.ACK, seq=frame.seq))
@@ -260,7 +289,7 @@ class Link:
             return  # late ACK of a frame already failed or acknowledged
         if entry.timer is not None:
             entry.timer.cancel()
-        if entry.retries == 0:  # Karn: only unambiguous samples
+        if not entry.repeated:  # Karn: only unambiguous samples
             self.timer.observe(asyncio.get_running_loop().time() - entry.sent_at)
         if not entry.future.done():
             entry.future.set_result(None)
@@ -287,9 +316,3 @@ class Link:
 def _mark_retrieved(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-def _with(frame: Frame, **changes: object) -> Frame:
-    from dataclasses import replace
-
-    return replace(frame, **changes)  # type: ignore[arg-type]

@@ -30,6 +30,14 @@ class RunningSimulator:
     def network(self) -> SimulatedNetwork:
         return self.concentrator.network
 
+    def clock(self) -> float:
+        """The simulated time: a host's clock, for a client of an accelerated simulator.
+
+        A client checks report timestamps against its own clock; in the field TIME_SYNC makes the
+        two agree, here the simulation runs faster than the wall clock.
+        """
+        return self.concentrator.clock.now()
+
 
 SimulatorFactory = Callable[..., "asyncio.Future[RunningSimulator]"]
 

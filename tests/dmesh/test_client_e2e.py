@@ -52,7 +52,7 @@ async def connected(url: str, **kwargs: object) -> ConcentratorClient:
 
 async def test_connect_reads_identity_and_full_inventory(start_simulator) -> None:
     sim = await start_simulator(meter_modules=20)
-    client = await connected(sim.url)
+    client = await connected(sim.url, clock=sim.clock)
     try:
         assert client.identity is not None
         assert client.identity.serial == sim.network.serial
@@ -70,7 +70,7 @@ async def test_connect_reads_identity_and_full_inventory(start_simulator) -> Non
 
 async def test_meter_values_in_engineering_units(start_simulator) -> None:
     sim = await start_simulator(meter_modules=3, speed=600)
-    client = await connected(sim.url)
+    client = await connected(sim.url, clock=sim.clock)
     module = sim.network.meter_modules[1]
     values: list[Event] = []
     client.subscribe(values.append)
@@ -93,7 +93,7 @@ async def test_meter_values_in_engineering_units(start_simulator) -> None:
 
 async def test_relay_valve_and_group_broadcast(start_simulator) -> None:
     sim = await start_simulator(meter_modules=2)
-    client = await connected(sim.url)
+    client = await connected(sim.url, clock=sim.clock)
     relays = {m.shed_level: m for m in sim.network.modules.values() if m.role.name == "RELAY"}
     valve = next(m for m in sim.network.modules.values() if m.role.name == "VALVE")
     try:
@@ -118,7 +118,7 @@ async def test_relay_valve_and_group_broadcast(start_simulator) -> None:
 
 async def test_unknown_module_is_rejected_and_wrong_target_refused(start_simulator) -> None:
     sim = await start_simulator(meter_modules=1)
-    client = await connected(sim.url)
+    client = await connected(sim.url, clock=sim.clock)
     try:
         with pytest.raises(CommandRejected) as err:
             await client.set_relay(0xDEADBEEF, on=False)
@@ -134,8 +134,8 @@ async def test_timeout_grows_with_hop_count(start_simulator) -> None:
     sim = await start_simulator(meter_modules=1, hop_latency=0.05)
     module = sim.network.meter_modules[0]
     module.info = replace(module.info, hop=12)  # 1.2 s there and back
-    patient = await connected(sim.url, request_timeout=0.4, per_hop_timeout=0.1)
-    impatient = await connected(sim.url, request_timeout=0.4, per_hop_timeout=0.0)
+    patient = await connected(sim.url, clock=sim.clock, request_timeout=0.4, per_hop_timeout=0.1)
+    impatient = await connected(sim.url, clock=sim.clock, request_timeout=0.4, per_hop_timeout=0.0)
     try:
         result = await patient.read_now(module.serial)
         assert result.hops == 12
@@ -148,7 +148,7 @@ async def test_timeout_grows_with_hop_count(start_simulator) -> None:
 
 async def test_offline_module_is_unreachable_then_rejoins(start_simulator) -> None:
     sim = await start_simulator(meter_modules=2, speed=3600, report_interval=300)
-    client = await connected(sim.url)
+    client = await connected(sim.url, clock=sim.clock)
     events: list[Event] = []
     client.subscribe(events.append)
     target = sim.network.meter_modules[1]
@@ -177,7 +177,7 @@ async def test_offline_module_is_unreachable_then_rejoins(start_simulator) -> No
 async def test_disconnect_then_backlog_recovers_every_hour_once(start_simulator) -> None:
     # One simulated hour per real second: a 3-second outage is a 3-hour radio gap.
     sim = await start_simulator(meter_modules=3, speed=3600, report_interval=600)
-    client = await connected(sim.url, reconnect_min=0.05)
+    client = await connected(sim.url, clock=sim.clock, reconnect_min=0.05)
     states: list[ConnectionState] = []
     client.on_connection_state(states.append)
     module = sim.network.meter_modules[0]
@@ -219,7 +219,7 @@ async def test_disconnect_then_backlog_recovers_every_hour_once(start_simulator)
 
 async def test_backlog_keeps_45_days(start_simulator) -> None:
     sim = await start_simulator(meter_modules=1, speed=1)
-    client = await connected(sim.url)
+    client = await connected(sim.url, clock=sim.clock)
     module = sim.network.meter_modules[0]
     try:
         now_hour = int(sim.network.now // 3600)
@@ -232,7 +232,7 @@ async def test_backlog_keeps_45_days(start_simulator) -> None:
 async def test_noisy_line_loses_and_corrupts_nothing(start_simulator) -> None:
     sim = await start_simulator(meter_modules=4, speed=1200, report_interval=60)
     sim.network.apply(Scenario(ScenarioName.LINE_NOISE, params={"p": 0.25}))
-    client = await connected(sim.url)
+    client = await connected(sim.url, clock=sim.clock)
     readings: list[MeterReading] = []
     client.subscribe(lambda e: readings.append(e) if isinstance(e, MeterReading) else None)
     try:
@@ -303,7 +303,7 @@ async def test_garbage_on_the_line_is_survived(start_simulator) -> None:
 
     server = await asyncio.start_server(proxy, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = await connected(f"socket://127.0.0.1:{port}")
+    client = await connected(f"socket://127.0.0.1:{port}", clock=sim.clock)
     readings: list[MeterReading] = []
     client.subscribe(lambda e: readings.append(e) if isinstance(e, MeterReading) else None)
     try:
@@ -328,7 +328,7 @@ async def test_unsupported_url_is_a_connect_error() -> None:
 
 async def test_modules_are_known_when_their_cached_state_arrives(start_simulator) -> None:
     sim = await start_simulator(meter_modules=3)
-    client = ConcentratorClient(sim.url)
+    client = ConcentratorClient(sim.url, clock=sim.clock)
     unknown_at_event: list[int] = []
     client.subscribe(
         lambda e: (
@@ -347,7 +347,7 @@ async def test_modules_are_known_when_their_cached_state_arrives(start_simulator
 
 async def test_time_sync_sets_the_clock_and_never_recounts(start_simulator) -> None:
     sim = await start_simulator(meter_modules=1, speed=1)
-    client = await connected(sim.url, sync_time=False)
+    client = await connected(sim.url, clock=sim.clock, sync_time=False)
     try:
         sim.concentrator.tick()
         counters_before = sim.network.counters.copy()
@@ -358,5 +358,27 @@ async def test_time_sync_sets_the_clock_and_never_recounts(start_simulator) -> N
         assert (sim.network.counters == counters_before).all()
         forward = await client.time_sync(int(sim.network.now) + 3600)
         assert forward.new_time >= sim.network.now + 3590
+    finally:
+        await client.close()
+
+
+async def test_real_households_are_never_refused(start_simulator) -> None:
+    """The physical bounds leave room for every simulated household, its wraps and backlog."""
+    sim = await start_simulator(meter_modules=8, speed=3600, report_interval=300)
+    client = await connected(sim.url, clock=sim.clock)
+    values: list[MeterValue] = []
+    client.subscribe(lambda e: values.append(e) if isinstance(e, MeterValue) else None)
+    for module in sim.network.meter_modules:
+        for channel in range(3):
+            config = meter_config_hint(client.modules[module.serial], channel)
+            assert config is not None
+            client.configure_meter(module.serial, channel, config)
+    try:
+        await wait_for(lambda: len({v.timestamp for v in values}) >= 8, within=20)
+        hour = int(sim.network.now // 3600)
+        backlog = await client.fetch_backlog(sim.network.meter_modules[0].serial, hour - 48, hour)
+        assert all(len(records) == 49 for records in backlog.values())
+        assert client.guard.stats.total_rejected == 0, client.guard.snapshot()
+        assert client.guard.stats.accepted > 0
     finally:
         await client.close()

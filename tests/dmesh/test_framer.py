@@ -158,3 +158,23 @@ def test_exhaustive_single_byte_corruption_of_a_reading() -> None:
             results = FrameReader().feed(bytes(corrupted) + b"\x00")
             wrong += sum(1 for r in results if isinstance(r, Frame) and r != frame)
     assert wrong == 0
+
+
+@settings(max_examples=300)
+@given(
+    junk=st.binary(min_size=1, max_size=63).map(lambda b: b.replace(b"\x00", b"\x01")),
+    frame=frames,
+)
+def test_junk_glued_before_a_frame_costs_the_junk_not_the_frame(junk: bytes, frame: Frame) -> None:
+    # Noise that ends without a delimiter runs into the next frame; the frame is still intact.
+    results = FrameReader().feed(junk + frame.encode())
+    assert results[-1] == frame
+    assert all(isinstance(r, DroppedBytes) for r in results[:-1])
+    assert all(r.reason is DecodeError.GARBAGE for r in results[:-1] if isinstance(r, DroppedBytes))
+
+
+def test_junk_inside_a_frame_is_still_a_crc_failure() -> None:
+    wire = MeterReading(0x10000100, 1_800_000_000, ((0, 5),)).to_frame(seq=1).encode()
+    results = FrameReader().feed(wire[:9] + b"\x13\x37junk" + wire[9:])
+    assert not any(isinstance(r, Frame) for r in results)
+    assert any(isinstance(r, DroppedBytes) and r.reason is DecodeError.BAD_CRC for r in results)

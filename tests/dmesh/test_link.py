@@ -125,6 +125,7 @@ async def test_dead_peer_fails_with_link_timeout_and_reports() -> None:
         await link.send(readings(1)[0])
     assert wire.writes == 3  # first attempt and two retries
     assert len(failures) == 1
+    assert isinstance(failures[0], LinkTimeout) and failures[0].peer_silent
     link.close()
 
 
@@ -161,3 +162,57 @@ async def test_errors_in_the_receiver_do_not_escape() -> None:
     wire_ab.receiver, wire_ba.receiver = b.data_received, a.data_received
     await a.send(readings(1)[0])  # still acknowledged: the link survives its user's bug
     a.close(), b.close()
+
+
+async def test_lost_acks_from_a_talking_peer_are_not_a_dead_line() -> None:
+    """The frame fails, but the failure says the peer was there: a lossy line, not a dead one."""
+    failures: list[Exception] = []
+    to_b, to_a = Wire(), Wire(loss=1.0)  # every ACK (and frame) from b is lost...
+    a = Link(
+        to_b.write,
+        lambda f: None,
+        max_retries=2,
+        timer=RetransmitTimer(initial=0.02, minimum=0.02),
+        on_failure=failures.append,
+    )
+    b = Link(to_a.write, lambda f: None)
+    to_b.receiver = b.data_received
+    to_a.receiver = a.data_received
+    pending = a.send(readings(1)[0])
+    # ...but b's other frames keep arriving by another path.
+    other = Link(a.data_received, lambda f: None, timer=RetransmitTimer(initial=5, minimum=5))
+    for _ in range(10):
+        other.send(readings(1)[0])
+        await asyncio.sleep(0.02)
+    with pytest.raises(LinkTimeout) as err:
+        await pending
+    assert not err.value.peer_silent
+    assert failures == [err.value]
+    a.close(), b.close(), other.close()
+
+
+async def test_nak_repeats_do_not_use_up_the_retry_budget() -> None:
+    wire = Wire()
+    wire.dead = True
+    timer = RetransmitTimer(initial=0.05, minimum=0.01)
+    link = Link(wire.write, lambda f: None, max_retries=1, timer=timer)
+    pending = link.send(readings(1)[0])
+    nak = Frame(msg_type=0x02).encode()
+    for _ in range(6):
+        await asyncio.sleep(0.03)
+        link.data_received(nak)  # the peer is alive and asks again and again
+    assert link.stats.retransmissions >= 5
+    assert not pending.done()
+    link.data_received(Frame(msg_type=0x01, seq=0).encode())
+    await pending
+    link.close()
+
+
+async def test_nak_does_not_resend_what_was_just_sent() -> None:
+    wire = Wire()
+    wire.dead = True
+    link = Link(wire.write, lambda f: None, timer=RetransmitTimer(initial=1.0, minimum=0.5))
+    link.send(readings(1)[0])
+    link.data_received(Frame(msg_type=0x02).encode())  # a NAK for something older
+    assert link.stats.retransmissions == 0
+    link.close()

@@ -60,7 +60,7 @@ async def pty_bridge(sim: RunningSimulator) -> AsyncIterator[tuple[str, int]]:
 async def test_client_over_a_serial_device(start_simulator) -> None:
     sim = await start_simulator(meter_modules=3, speed=600)
     async with pty_bridge(sim) as (path, _master):
-        client = ConcentratorClient(path, auto_reconnect=False)
+        client = ConcentratorClient(path, auto_reconnect=False, clock=sim.clock)
         readings: list[MeterReading] = []
         client.subscribe(lambda e: readings.append(e) if isinstance(e, MeterReading) else None)
         identity = await client.connect()
@@ -79,7 +79,7 @@ async def test_serial_port_that_vanishes_is_reported(start_simulator) -> None:
     sim = await start_simulator(meter_modules=1)
     states: list[ConnectionState] = []
     async with pty_bridge(sim) as (path, master):
-        client = ConcentratorClient(path, auto_reconnect=False)
+        client = ConcentratorClient(path, auto_reconnect=False, clock=sim.clock)
         client.on_connection_state(states.append)
         await client.connect()
         os.close(master)  # the USB adapter is pulled out: the slave end hangs up

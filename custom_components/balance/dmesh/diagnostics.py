@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
+
+from dmesh_lib.validation import Rejection
 
 from ..const import TO_REDACT, module_key
 from .coordinator import BalanceConfigEntry
@@ -17,7 +20,9 @@ async def async_get_concentrator_diagnostics(
     coordinator = entry.runtime_data.coordinator
     client = entry.runtime_data.client
     identity = client.identity
+    guard = client.guard.stats
     modules: list[dict[str, Any]] = []
+    indices = {serial: index for index, serial in enumerate(coordinator.modules)}
     for index, module in enumerate(coordinator.modules.values()):
         info = module.info
         modules.append(
@@ -44,9 +49,11 @@ async def async_get_concentrator_diagnostics(
                         "pulses_per_unit": meter.config.pulses_per_unit if meter.config else None,
                         "configured": meter.totalizer is not None,
                         "faults": meter.faults.name if meter.faults else None,
+                        "rejected": _counts(guard.by_meter.get((module.serial, channel))),
                     }
                     for channel, meter in module.meters.items()
                 ],
+                "rejected": _counts(guard.by_module.get(module.serial)),
             }
         )
     return async_redact_data(
@@ -68,6 +75,30 @@ async def async_get_concentrator_diagnostics(
             "reconnects": client.reconnects,
             "link": {k: v for k, v in client.link_stats.items() if k != "timeout_s"},
             "modules": modules,
+            # What the client refused (dmesh_lib.validation): modules by their index above,
+            # "unknown" for serials outside the inventory; serials themselves are not shown.
+            "rejections": {
+                "accepted": guard.accepted,
+                "total": guard.total_rejected,
+                "by_reason": _counts(guard.rejected),
+                "unknown_modules": sum(
+                    sum(c.values())
+                    for serial, c in guard.by_module.items()
+                    if serial not in indices
+                ),
+                "recent": [
+                    {
+                        "reason": r.reason.value,
+                        "module": indices.get(r.module, "unknown"),
+                        "message": r.message,
+                        "channel": None if r.channel is None else r.channel + 1,
+                        "value": r.value,
+                        "timestamp": r.timestamp,
+                        "detail": r.detail,
+                    }
+                    for r in guard.recent
+                ],
+            },
             "backfill": [
                 {
                     "hours": result.hours,
@@ -79,3 +110,7 @@ async def async_get_concentrator_diagnostics(
         },
         TO_REDACT,
     )
+
+
+def _counts(counter: Counter[Rejection] | None) -> dict[str, int]:
+    return {} if counter is None else {r.value: n for r, n in sorted(counter.items())}

@@ -12,9 +12,10 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.balance.const import DOMAIN
+from dmesh_lib.messages import MeterReading
 from dmesh_lib.simulator.network import HomeRole
 from dmesh_lib.simulator.scenarios import Scenario
-from tests.integration.conftest import RunningSimulator
+from tests.integration.conftest import RunningSimulator, wait_for
 
 
 async def _call(hass: HomeAssistant, service: str, data: dict, response: bool = False):  # type: ignore[no-untyped-def]
@@ -104,4 +105,38 @@ async def test_diagnostics(
     assert "socket://" not in str(diagnostics)
     assert diagnostics["link"]["frames_received"] > 0
     diagnostics.pop("link")
+    # Rejections are visible; on a clean simulator there are none, for no module or meter.
+    assert diagnostics["rejections"].pop("accepted") > 0
+    assert diagnostics["rejections"]["total"] == 0
     assert diagnostics == snapshot
+
+
+async def test_diagnostics_show_what_the_client_refused(
+    hass: HomeAssistant,
+    hass_client,  # type: ignore[no-untyped-def]
+    loaded: MockConfigEntry,
+    simulator: RunningSimulator,
+) -> None:
+    net = simulator.network
+    meter = net.meter_modules[0]
+    now = int(net.now)
+    counter = int(net.counters[meter.row, 1])
+    # Valid frames with content no meter produced: a stranger, and a jump of 10⁹ pulses.
+    simulator.concentrator.fan_out(
+        [
+            MeterReading(0xDEADBEEF, now, ((0, 1),)),
+            MeterReading(meter.serial, now, ((1, (counter + 10**9) % 2**32),)),
+        ]
+    )
+    client = loaded.runtime_data.client
+    await wait_for(lambda: client.guard.stats.total_rejected >= 2)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded)
+    rejections = diagnostics["rejections"]
+    assert rejections["by_reason"] == {"too_fast": 1, "unknown_module": 1}
+    assert rejections["unknown_modules"] == 1
+    assert "DEADBEEF" not in str(diagnostics).upper()
+    (index,) = {r["module"] for r in rejections["recent"]} - {"unknown"}
+    assert isinstance(index, int)
+    module = diagnostics["modules"][index]
+    assert module["rejected"] == {"too_fast": 1}
+    assert [m["rejected"] for m in module["meters"]] == [{}, {"too_fast": 1}, {}]
