@@ -430,8 +430,12 @@ class ReadingGuard:
     def admit_backlog(
         self, request: FetchBacklog, pages: Iterable[BacklogRecords]
     ) -> dict[int, dict[int, int]]:
-        """Counters per channel and hour from the pages, only for what ``request`` asked for."""
+        """Counters per channel and hour from the pages, only for what ``request`` asked for.
+
+        Two records of one hour that disagree are both dropped: nothing says which is the
+        module's, and an hour the network cannot vouch for is a gap, never consumption."""
         out: dict[int, dict[int, int]] = {}
+        conflicted: dict[int, set[int]] = {}
         for page in pages:
             if page.module != request.module or not request.channel_mask & (1 << page.channel):
                 self._reject(
@@ -455,6 +459,7 @@ class ReadingGuard:
                         detail=f"hour {hour} outside {request.first_hour}..{request.last_hour}",
                     )
                 elif hours.setdefault(hour, counter) != counter:
+                    conflicted.setdefault(page.channel, set()).add(hour)
                     self._reject(
                         Rejection.CONFLICT,
                         page.module,
@@ -463,6 +468,9 @@ class ReadingGuard:
                         value=counter,
                         detail=f"hour {hour} already {hours[hour]}",
                     )
+        for channel, bad in conflicted.items():
+            for hour in bad:
+                out[channel].pop(hour, None)
         return {channel: hours for channel, hours in out.items() if hours}
 
     # ------------------------------------------------------------------ counting

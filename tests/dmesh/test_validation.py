@@ -243,7 +243,8 @@ def test_backlog_keeps_only_what_was_asked_for() -> None:
         BacklogRecords(7, 0x10000999, 1, 1000, (9, 9)),  # another module's page
         BacklogRecords(7, METER, 1, 1002, (6, 7, 8)),  # 1002 conflicts, 1004 was not asked for
     ]
-    assert guard.admit_backlog(request, pages) == {1: {1000: 3, 1001: 4, 1002: 5, 1003: 7}}
+    # 1002's two records disagree: neither is trusted, the hour stays a gap
+    assert guard.admit_backlog(request, pages) == {1: {1000: 3, 1001: 4, 1003: 7}}
     assert guard.stats.rejected == {Rejection.UNREQUESTED: 5, Rejection.CONFLICT: 1}
 
 

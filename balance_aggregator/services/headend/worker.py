@@ -54,6 +54,7 @@ from dmesh_lib.messages import (
     UnknownFrame,
 )
 from dmesh_lib.units import DEFAULT_PULSES_PER_UNIT
+from dmesh_lib.validation import RejectedValue, Rejection
 
 from .vee import KIND_NAMES, MAX_PER_HOUR, UNITS, apply_backlog, check_live
 
@@ -69,6 +70,20 @@ SENSOR_ALARMS: dict[SensorKind, tuple[str, str]] = {
     SensorKind.ARCING: ("arcing", "critical"),
 }
 PHASES = (SensorKind.PHASE_L1, SensorKind.PHASE_L2, SensorKind.PHASE_L3)
+GUARD_RULES: dict[Rejection, str] = {
+    Rejection.UNKNOWN_MODULE: "unknown_module",
+    Rejection.NOT_FITTED: "unasked_channel",
+    Rejection.BAD_TIMESTAMP: "bad_timestamp",
+    Rejection.STALE: "stale",
+    Rejection.BACKWARDS: "reverse_run",
+    Rejection.TOO_FAST: "spike",
+    Rejection.OUT_OF_RANGE: "out_of_range",
+    Rejection.UNREQUESTED: "unasked_hours",
+    Rejection.CONFLICT: "conflicting_records",
+}
+"""The field client's own refusals (dmesh_lib's ReadingGuard) under the head-end's VEE rule
+names: the guard drops a hostile value before the head-end sees it, and the operator still sees
+it counted against the meter."""
 TAMPER: dict[ChannelFault, str] = {
     ChannelFault.WIRE_BREAK: "tamper_wire_break",
     ChannelFault.SHORT_CIRCUIT: "tamper_short_circuit",
@@ -92,6 +107,9 @@ class WorkerSettings:
     reconnect_max_s: float = 60.0
     #: a module silent this long (concentrator seconds) raises ``module_silent``
     module_silence_s: float = 3 * 3600.0
+    #: the host clock the client checks the concentrator's timestamps against (dmesh_lib's
+    #: ReadingGuard refuses frames far from it); a simulator's clock in tests and benchmarks
+    host_clock: Callable[[], float] = time.time
 
 
 ClientFactory = Callable[[str, WorkerSettings], ConcentratorClient]
@@ -103,6 +121,7 @@ def default_client(url: str, settings: WorkerSettings) -> ConcentratorClient:
         sync_time=settings.sync_time,
         reconnect_min=settings.reconnect_min_s,
         reconnect_max=settings.reconnect_max_s,
+        clock=settings.host_clock,
     )
 
 
@@ -149,6 +168,7 @@ class ConcentratorWorker:
         self.settings = settings
         self.clock = clock
         self.client = client_factory(concentrator.url, settings)
+        self.client.guard.on_rejection(self._on_guard_rejection)
         self.meters: dict[tuple[int, int], MeterRow] = {}
         self.known_modules: set[int] = set()
         #: the concentrator's clock as last heard (its status, its modules' frames)
@@ -406,6 +426,15 @@ class ConcentratorWorker:
                 if self.now_hour:
                     self._wake.set()  # an hour ended: fetch it
                 self.now_hour = hour
+
+    def _on_guard_rejection(self, rejected: RejectedValue) -> None:
+        self.rejected += 1
+        channel = rejected.channel if rejected.channel is not None else -1
+        detail = rejected.detail or f"{rejected.message} refused by the field client"
+        rule = GUARD_RULES.get(rejected.reason, str(rejected.reason))
+        self._finding(self._batch, rejected.module, channel, rule, detail, at=self.clock())
+        if rejected.reason is Rejection.UNKNOWN_MODULE:
+            self._alarm(rejected.module, -1, "unknown_module", raised=True, severity="major")
 
     def _finding(
         self, batch: Batch, module: int, channel: int, rule: str, detail: str, *, at: float
