@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 LIBS := dmesh_lib dlm balance_analytics balance_openadr balance_aggregator balance_grid
 LINT_PATHS := $(LIBS) custom_components tests benchmarks scripts
 
-.PHONY: venv test lint typecheck bench bench-quick demo test-e2e release test-install ui-vendor clean
+.PHONY: venv test test-clock lint typecheck bench bench-quick demo test-e2e release test-install ui-vendor clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,23 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(VPY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The suite (not the browser demo) with the wall clock set elsewhere by Debian's libfaketime
+# (apt-get install faketime), to prove no test depends on the hour, date or season it runs at:
+#   make test-clock CLOCK="2027-07-14 23:30:00" TZ=Europe/Berlin
+# CLOCK is local time in TZ (default UTC) and runs on from there. Monotonic time stays real, as
+# threads and timeouts need; tests/clock/sitecustomize.py works around time.sleep under
+# libfaketime 0.9.10. Chromium does not load a page under libfaketime (not even at offset +0),
+# so the browser tests (e2e, the operator UI) stay out. Nothing is installed: the venv must
+# exist (VPY=... to use another one).
+CLOCK ?= 2027-01-14 03:00:00
+FAKETIME_LIB ?= /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+test-clock:
+	@test -e $(FAKETIME_LIB) || { echo "$(FAKETIME_LIB) missing: apt-get install faketime" >&2; exit 1; }
+	@test -x $(VPY) || { echo "$(VPY) missing: make venv first, or pass VPY=<python>" >&2; exit 1; }
+	$(if $(TZ),TZ=$(TZ)) LD_PRELOAD=$(FAKETIME_LIB) FAKETIME="@$(CLOCK)" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+	  PYTHONPATH=tests/clock $(VPY) -m pytest -q -p no:cacheprovider --ignore=tests/e2e/test_demo.py \
+	  --ignore=tests/aggregator/test_operator_ui.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import freezegun
 import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -15,6 +17,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.balance.const import CONF_URL, DOMAIN
 from dmesh_lib.simulator.concentrator import SimClock, SimulatedConcentrator
 from dmesh_lib.simulator.network import SimulatedNetwork
+
+SIM_START = datetime(2026, 1, 14, 16, 20, tzinfo=UTC)
+"""Where every test's clock starts, whatever the wall clock says: a Wednesday evening in winter
+(17:20 CET), when the simulated households are at home and draw water, gas and electricity.
+A test that needs another time moves the clock itself, forward (``freezer.move_to``), or starts
+it elsewhere (``@pytest.mark.freeze_time``): timers already set would wait out a step back."""
+
+# The consumption model's first use imports pandas and demandlib and builds the year's heat
+# profile; under a patched clock that takes minutes, so it happens here, once, at real time.
+SimulatedNetwork(meter_modules=1, home=True, seed=1, start=SIM_START.timestamp())
 
 
 @dataclass
@@ -45,6 +57,23 @@ StartSimulator = Callable[..., Awaitable[RunningSimulator]]
 @pytest.fixture(autouse=True)
 def _custom_integrations(enable_custom_integrations: None, socket_enabled: None) -> None:
     """The integration lives in custom_components/, and talks real TCP on loopback."""
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts at SIM_START and time runs on at real speed, the event loop's included.
+
+    Home Assistant, the recorder and the simulator all read this clock, so the simulated hours,
+    the households' habits and the statistics are the same at any hour, date or season the suite
+    runs. Set up before ``hass`` and torn down after it; a test's own ``freezer`` nests inside.
+    A ``freeze_time`` marker already sets the clock from the start (pytest-freezer puts its
+    ``freezer`` first), so such a test is left to it.
+    """
+    if request.node.get_closest_marker("freeze_time") is not None:
+        yield
+        return
+    with freezegun.freeze_time(SIM_START, tick=True):
+        yield
 
 
 @pytest.fixture

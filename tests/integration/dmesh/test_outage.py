@@ -9,9 +9,8 @@ waiting counts turns of the event loop, not seconds.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -35,11 +34,11 @@ from custom_components.balance.const import DOMAIN, meter_key
 from dmesh_lib.simulator.network import HISTORY_HOURS, SimulatedNetwork
 from dmesh_lib.simulator.scenarios import Scenario
 from dmesh_lib.units import COUNTER_MODULO
-from tests.integration.conftest import StartSimulator, make_entry, setup_entry
+from tests.integration.conftest import SIM_START, StartSimulator, make_entry, setup_entry
 
-# Twenty to the hour, a few hours ago: the outage ends five minutes past a later hour, when the
-# hour that just ended is still the recorder's to compile.
-START = datetime.fromtimestamp((int(time.time()) // 3600 - 6) * 3600 + 40 * 60, UTC)
+# Twenty to the hour, some hours before the suite's start: the outage ends five minutes past a
+# later hour, when the hour that just ended is still the recorder's to compile.
+START = SIM_START.replace(minute=40) - timedelta(hours=6)
 OUTAGE = timedelta(hours=2, minutes=25)
 # Built at import, before the test freezes time: under a frozen clock the consumption model's
 # first use (pandas, demandlib) takes minutes.
