@@ -15,7 +15,7 @@ from homeassistant.helpers.typing import ConfigType
 from .analytics.services import async_setup_analytics_services
 from .const import DOMAIN
 from .dmesh.services import async_setup_services
-from .kinds import kind_of
+from .kinds import kind_of, known_kind
 from .load_manager.services import async_setup_load_manager_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -43,4 +43,6 @@ async def async_remove_config_entry_device(
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
-    await kind_of(entry).async_remove_entry(hass, entry)
+    # an entry of a kind this version does not know never set anything up to clean away
+    if (kind := known_kind(entry)) is not None:
+        await kind.async_remove_entry(hass, entry)

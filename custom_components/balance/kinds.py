@@ -26,10 +26,13 @@ KINDS: Final[tuple[EntryKind[Any], ...]] = (CONCENTRATOR, LOAD_MANAGER, EXISTING
 """In the order the "add integration" menu offers them."""
 
 
+def known_kind(entry: ConfigEntry[Any]) -> EntryKind[Any] | None:
+    return next((kind for kind in KINDS if kind.matches(entry)), None)
+
+
 def kind_of(entry: ConfigEntry[Any]) -> EntryKind[Any]:
-    for kind in KINDS:
-        if kind.matches(entry):
-            return kind
+    if (kind := known_kind(entry)) is not None:
+        return kind
     # an entry written by a newer version of the integration, then downgraded
     raise ConfigEntryError(
         translation_domain=DOMAIN,
