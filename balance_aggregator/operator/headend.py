@@ -13,6 +13,7 @@ from aiohttp import web
 
 from balance_aggregator.http.common import Problem
 from balance_aggregator.services.headend import estimate_gaps
+from balance_aggregator.services.headend.worker import FLAGS
 from balance_aggregator.storage import Storage
 from balance_aggregator.storage.headend import (
     Concentrator,
@@ -106,7 +107,7 @@ class HeadendApi:
                     "meters": len(mine),
                     "unassigned": sum(m.grid_meter_id is None for m in mine),
                     "rejected": sum(
-                        v.count for v in vee if v.concentrator_id == c.id and v.rule != "gap"
+                        v.count for v in vee if v.concentrator_id == c.id and v.rule not in FLAGS
                     ),
                 }
             )
@@ -165,7 +166,8 @@ class HeadendApi:
                     "grid_node": None if gm is None else gm.node_id,
                     "last_hour": None if m.counter_hour is None else _iso(m.counter_hour * 3600),
                     "vee": rules,
-                    "rejected": sum(n for rule, n in rules.items() if rule != "gap"),
+                    "rejected": sum(n for rule, n in rules.items() if rule not in FLAGS),
+                    "flags": sorted(rule for rule in rules if rule in FLAGS and rule != "gap"),
                     "estimated_hours": estimated.get(key, 0),
                 }
             )

@@ -69,6 +69,12 @@ class SimStreet:
     def meter_serials(self) -> list[int]:
         return [m.serial for m in self.network.meter_modules]
 
+    def stop_meter(self, serial: int, channel: int) -> None:
+        """From now on the meter counts nothing (a stuck register); needs ``consumption=False``."""
+        model = self.network.model
+        assert isinstance(model, _Flat), "only the flat consumption model can stop a meter"
+        model.stop(3 * self.network.modules[serial].row + channel)
+
 
 def street(
     *,
@@ -112,6 +118,9 @@ class _Flat(ConsumptionSource):
 
     def set_extra_rate(self, meter: int, per_hour: float) -> None:
         self._rate[meter] += per_hour
+
+    def stop(self, meter: int) -> None:
+        self._rate[meter] = 0.0
 
     def indoor_temperature(self, household: int, t: float) -> float:
         return 21.0

@@ -278,7 +278,9 @@ async function loadMeters(name) {
   $("#panel-meters").hidden = false;
   $("#meters-title").textContent = `Meters of ${name}`;
   $("#concentrator-meters tbody").replaceChildren(...meters.map((m) => {
-    const rules = Object.entries(m.vee).filter(([rule]) => rule !== "gap").map(([rule, n]) => `${rule}: ${n}`).join(", ");
+    // rejections by rule; flags (a stuck register) are values kept but worth a look
+    const rules = Object.entries(m.vee).filter(([rule]) => rule !== "gap" && !m.flags.includes(rule)).map(([rule, n]) => `${rule}: ${n}`).join(", ");
+    const flags = m.flags.map((f) => `flagged: ${f.replace("_", " ")}`).join(", ");
     const mapped = m.grid_meter_id
       ? `${m.role || "meter"} ${m.grid_meter_id}` + (m.grid_node ? ` (${m.grid_node})` : "")
       : "unassigned";
@@ -286,7 +288,7 @@ async function loadMeters(name) {
       el("td", {}, m.meter), el("td", {}, `${m.kind} (${m.unit})`),
       el("td", { class: m.grid_meter_id ? "" : "unassigned" }, mapped),
       el("td", {}, m.last_hour ? m.last_hour.slice(0, 16).replace("T", " ") : "–"),
-      el("td", {}, rules || "0"),
+      el("td", {}, rules || "0", flags ? el("br") : "", flags ? el("span", { class: "unassigned" }, flags) : ""),
       el("td", { class: m.estimated_hours ? "estimate" : "" }, m.estimated_hours ? `${m.estimated_hours} (estimates)` : "0"));
   }));
 }
