@@ -5,8 +5,11 @@ own counters.
     python benchmarks/headend.py [--quick] [--db postgresql://postgres@127.0.0.1/test]
 
 Prints one JSON object: meter_hours_expected, meter_hours_stored, gaps, duplicates, wrong,
-catch_up_s, cpu_s_per_1000_meter_hours, rejected_readings. (The two-process SIGKILL run is
-tests/aggregator/test_headend_leases.py; its keys are not measured here yet.)
+catch_up_s, cpu_s_per_1000_meter_hours, rejected_readings; then, on PostgreSQL (``--pg``), two
+``python -m balance_aggregator headend`` processes share a few streets and one is killed with
+SIGKILL mid-run (the same harness as tests/aggregator/test_headend_leases.py):
+gaps_after_kill, duplicates_after_kill, wrong_after_kill, takeover_s (real seconds from the kill
+until none of the dead process's leases is left, with a 3 s lease).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from balance_aggregator.services.headend import HeadendService, HeadendSettings, WorkerSettings
 from balance_aggregator.storage import open_storage
 from balance_aggregator.storage.headend import Concentrator
-from tests.aggregator.headend_harness import HOUR, START, street
+from tests.aggregator.headend_harness import HOUR, START, sigkill_run, street
 
 START_HOUR = int(START // HOUR)
 
@@ -51,7 +54,11 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         )
     service = HeadendService(
         storage,
-        HeadendSettings(lease_s=30.0, worker=WorkerSettings(sync_time=False, catchup_s=5.0)),
+        HeadendSettings(
+            lease_s=30.0,
+            # the streets' frames carry simulated time; the field client checks them against it
+            worker=WorkerSettings(sync_time=False, catchup_s=5.0, host_clock=streets[0].clock.now),
+        ),
     )
     service.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -106,6 +113,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     for s in streets:
         await s.down()
     await storage.close()
+    await drop(db)
+    kill = await kill_run(args.pg, quick=args.quick)
     return {
         "concentrators": n,
         "modules": n * modules,
@@ -119,6 +128,44 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "wall_s": round(wall, 1),
         "cpu_s_per_1000_meter_hours": round(1000 * cpu / max(1, stored), 4),
         "rejected_readings": rejected,
+        **kill,
+    }
+
+
+async def drop(db: str) -> None:
+    if db.startswith("postgres"):
+        from balance_aggregator.storage.postgres import PostgresStorage
+
+        await PostgresStorage(db).drop_schema()
+
+
+async def kill_run(pg: str, *, quick: bool) -> dict[str, object]:
+    """Two head-end processes on PostgreSQL, one SIGKILLed once both serve; 4 simulated hours on."""
+    n, modules, since, after = (4, 10, START_HOUR - 6, 2) if quick else (10, 40, START_HOUR - 24, 4)
+    db = pg + ("&" if "?" in pg else "?") + f"schema=bench_headend_kill_{secrets.token_hex(4)}"
+    storage = open_storage(db)
+    await storage.open()
+    streets = [
+        street(modules=modules, index=i, home=False, consumption=False, seed=11) for i in range(n)
+    ]
+    try:
+        for i, s in enumerate(streets):
+            await s.up()
+            await storage.headend().add_concentrator(Concentrator(f"c{i}", s.url, None, 0.0, since))
+        run = await sigkill_run(storage, streets, db, since, hours_after=after, within=600)
+    finally:
+        for s in streets:
+            await s.down()
+        await storage.close()
+        await drop(db)
+    return {
+        "kill_concentrators": n,
+        "kill_modules": n * modules,
+        "meter_hours_after_kill_expected": run.expected,
+        "gaps_after_kill": run.gaps,
+        "duplicates_after_kill": run.duplicates,
+        "wrong_after_kill": run.wrong,
+        "takeover_s": round(run.takeover_s, 2),
     }
 
 
@@ -126,4 +173,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--db")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

@@ -61,10 +61,19 @@ class ExportHandlers:
         if request.query.get("format") == "csv":
             out = io.StringIO()
             writer = csv.writer(out)
-            writer.writerow(["target", "kind", "unit", "hour", "meters", "total"])
+            # estimated: how many of the hour's meter values are estimates, not measurements
+            writer.writerow(["target", "kind", "unit", "hour", "meters", "total", "estimated"])
             for row in rows:
                 writer.writerow(
-                    [row.target, row.kind, row.unit, iso(row.hour), row.meters, row.total]
+                    [
+                        row.target,
+                        row.kind,
+                        row.unit,
+                        iso(row.hour),
+                        row.meters,
+                        row.total,
+                        row.estimated,
+                    ]
                 )
             return web.Response(
                 text=out.getvalue(),
@@ -80,6 +89,7 @@ class ExportHandlers:
                     "hour": iso(r.hour),
                     "meters": r.meters,
                     "total": r.total,
+                    "estimated": r.estimated,
                 }
                 for r in rows
             ]

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from balance_aggregator.http.common import Problem, TokenBucket
 from balance_aggregator.services.objects import ObjectService
 from balance_aggregator.storage import ObjectQuery, Storage, StoredObject
 from balance_aggregator.storage.grid import GridStore
+from balance_aggregator.storage.headend import HEADEND_VEN
 from balance_grid.hierarchy import (
     GridMeter,
     HierarchyError,
@@ -72,6 +74,10 @@ def _window(request: web.Request) -> tuple[int, int]:
     return int(start.timestamp()), int(end.timestamp())
 
 
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
 def _node_json(node: StoredNode) -> dict[str, Any]:
     return {
         "id": node.id,
@@ -100,6 +106,7 @@ class OperatorApi:
         self.objects = objects
         self._signer: SessionSigner | None = None
         self._logins = TokenBucket(rate=0.5, burst=10)
+        self.headend = HeadendApi(self)
 
     @property
     def grid(self) -> GridStore:
@@ -129,7 +136,7 @@ class OperatorApi:
         r.add_get(PREFIX + "/users", self.users)
         r.add_post(PREFIX + "/users", self.put_user)
         r.add_delete(PREFIX + "/users/{name}", self.delete_user)
-        HeadendApi(self).add_routes(app)
+        self.headend.add_routes(app)
 
     # --- sessions -----------------------------------------------------------------------------
     async def _sessions(self) -> SessionSigner:
@@ -337,13 +344,43 @@ class OperatorApi:
         rows = await self.grid.balance(node.path, node.id, start, end)
         return analysis.series(rows, start, end, step)
 
+    async def _estimated(self, node: StoredNode, start: int, end: int) -> dict[str, list[int]]:
+        """The hours (epoch seconds) of [start, end) whose value is an estimate, by grid meter
+        of the subtree (only head-end meters are ever estimated)."""
+        by_name = {
+            m.resource_name: m.id
+            for m in await self.grid.list_meters(node.path)
+            if m.ven_id == HEADEND_VEN
+        }
+        if not by_name:
+            return {}
+        out: dict[str, list[int]] = {}
+        for resource, hour in await self.storage.headend().estimated_hours(start, end):
+            if resource in by_name:
+                out.setdefault(by_name[resource], []).append(hour)
+        return out
+
     async def balance(self, request: web.Request) -> web.Response:
         op = await self._operator(request)
         node = await self._node(op, request.match_info["id"])
         start, end = _window(request)
         step = analysis.DAY if request.query.get("resolution") == "day" else analysis.HOUR
         data = (await self._balance_series(node, start, end, step)).as_json()
-        data |= {"node": node.id, "resolution": "day" if step == analysis.DAY else "hour"}
+        # per step, how many of the meter-hours summed are estimates (0: all measured)
+        first = start - start % step
+        counts = [0] * len(data["t"])
+        estimated = await self._estimated(node, start, end)
+        for hours in estimated.values():
+            for hour in hours:
+                i = (hour - first) // step
+                if 0 <= i < len(counts):
+                    counts[i] += 1
+        data |= {
+            "node": node.id,
+            "resolution": "day" if step == analysis.DAY else "hour",
+            "estimated": counts,
+            "estimated_meters": sorted(estimated),
+        }
         return web.json_response(data)
 
     async def _matrix(self, node: StoredNode, start: int, end: int) -> analysis.MeterMatrix:
@@ -378,14 +415,19 @@ class OperatorApi:
         start, end = _window(request)
         wanted = [m for m in request.query.get("meters", "").split(",") if m][:20]
         matrix = await self._matrix(node, start, end)
+        estimated = await self._estimated(node, start, end)
         return web.json_response(
             {
                 "t": [int(h.timestamp()) for h in matrix.hours],
                 "profiles": analysis.profiles_json(matrix, wanted),
+                # the hours of each profile that are estimates, marked as such on the page
+                "estimated": {m: estimated[m] for m in wanted if m in estimated},
             }
         )
 
     async def alarms(self, request: web.Request) -> web.Response:
+        """The balance's daily alarms and the head-end's field alarms in one list, the open ones
+        first, newest first; ``kind``, ``severity`` and ``open=1`` filter both."""
         op = await self._operator(request)
         start, end = _window(request)
         root = await self._node(op, request.query["node"]) if "node" in request.query else op.scope
@@ -396,15 +438,36 @@ class OperatorApi:
         paths = {n.id: n.path for n in nodes}
         found = analysis.alarms(rows, start, end)
         kind, severity = request.query.get("kind"), request.query.get("severity")
-        found = [
-            a
-            for a in found
-            if (kind is None or a.kind == kind) and (severity is None or a.severity == severity)
-        ]
-        # the path lets the page mark an alarm on the nearest group it has open
-        return web.json_response(
-            {"alarms": [a.as_json(names) | {"path": paths.get(a.node_id)} for a in found[:500]]}
+        open_only = request.query.get("open") in ("1", "true")
+        now = time.time()
+        merged: list[dict[str, Any]] = []
+        for a in found:
+            if (kind is not None and a.kind != kind) or (
+                severity is not None and a.severity != severity
+            ):
+                continue
+            # a day's finding: raised when the day began, over when the day is
+            over = a.day + analysis.DAY
+            cleared = _iso(over) if over <= now else None
+            if open_only and cleared is not None:
+                continue
+            merged.append(
+                a.as_json(names)
+                | {
+                    "source": "balance",
+                    "path": paths.get(a.node_id),
+                    "since": _iso(a.day),
+                    "cleared": cleared,
+                    "open": cleared is None,
+                }
+            )
+        merged += await self.headend.field_alarms(
+            op, prefix, start=start, end=end, kind=kind, severity=severity, open_only=open_only
         )
+        merged.sort(key=lambda a: a["since"] or "", reverse=True)
+        merged.sort(key=lambda a: not a["open"])
+        # the path lets the page mark an alarm on the nearest group it has open
+        return web.json_response({"alarms": merged[:500]})
 
     # --- users ------------------------------------------------------------------------------
     async def _grid_admin(self, request: web.Request, *, write: bool = False) -> Operator:

@@ -123,6 +123,8 @@ class GroupConsumption:
     hour: int
     meters: int
     total: float
+    #: how many of the ``meters`` values are estimates (``report_id`` ``estimate:…``)
+    estimated: int = 0
 
 
 class Storage(abc.ABC):

@@ -312,6 +312,11 @@ class HeadendStore(abc.ABC):
     async def write_estimates(self, values: Sequence[HourValue], report_id: str) -> int:
         """Insert estimates for hours that have no value; returns how many were written."""
 
+    @abc.abstractmethod
+    async def estimated_hours(self, start: int, end: int) -> list[tuple[str, int]]:
+        """(resource name ``SSSSSSSS/c``, hour in epoch seconds) of every head-end value of
+        [start, end) (epoch seconds) that is an estimate, not a measurement."""
+
     # --- VEE and alarms ---------------------------------------------------------------------
     @abc.abstractmethod
     async def vee_counts(self, concentrator_id: str | None = None) -> list[VeeCount]: ...
@@ -785,6 +790,17 @@ class SqlHeadendStore(HeadendStore):
             hours=sorted({v.hour * 3600 for v in values}),
         )
         return await self._count_estimates(report_id) - before
+
+    async def estimated_hours(self, start: int, end: int) -> list[tuple[str, int]]:
+        rows = await self._q(
+            "SELECT m.resource_name, r.hour FROM reading r JOIN meter m ON m.id = r.meter_id"
+            " WHERE m.ven_id = 'dmesh' AND r.hour >= CAST($1 AS BIGINT)"
+            " AND r.hour < CAST($2 AS BIGINT) AND r.report_id LIKE 'estimate:%'"
+            " ORDER BY m.resource_name, r.hour",
+            start,
+            end,
+        )
+        return [(str(r[0]), int(str(r[1]))) for r in rows]
 
     async def _count_estimates(self, report_id: str) -> int:
         rows = await self._q(

@@ -38,6 +38,7 @@ class Ports:
     vtn: int
     simulator: int
     control: int
+    street: int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ha-port", type=int, default=8123)
     parser.add_argument("--vtn-port", type=int, default=8080)
     parser.add_argument("--sim-port", type=int, default=7700, help="control port: this + 1")
+    parser.add_argument(
+        "--street-port", type=int, default=7710, help="the demo street's concentrator"
+    )
     parser.add_argument(
         "--free-ports", action="store_true", help="let the OS pick every port (tests)"
     )
@@ -79,14 +83,15 @@ class PortInUse(RuntimeError):
 
 def _ports(args: argparse.Namespace) -> Ports:
     if args.free_ports:
-        return Ports(free_port(), free_port(), free_port(), free_port())
-    ports = Ports(args.ha_port, args.vtn_port, args.sim_port, args.sim_port + 1)
+        return Ports(free_port(), free_port(), free_port(), free_port(), free_port())
+    ports = Ports(args.ha_port, args.vtn_port, args.sim_port, args.sim_port + 1, args.street_port)
     # Said before anything starts: a server that cannot bind would only show up as a timeout.
     for name, port in (
         ("--ha-port", ports.ha),
         ("--vtn-port", ports.vtn),
         ("--sim-port", ports.simulator),
         ("--sim-port (+1)", ports.control),
+        ("--street-port", ports.street),
     ):
         if port_open("127.0.0.1", port):
             raise PortInUse(
@@ -123,6 +128,9 @@ def _announce(
             "operator": aggregator.operator,
             "seeded": aggregator.seeded,
             "simulator": simulator.url,
+            "street": aggregator.street.get("url"),
+            "street_concentrator": aggregator.street.get("concentrator"),
+            "street_meters": [m["meter"] for m in aggregator.street.get("mapping", [])],
             "control": "{}:{}".format(*simulator.control),
             "concentrator_entry": setup.concentrator_entry,
             "load_manager_entry": setup.load_manager_entry,
@@ -147,6 +155,9 @@ def _announce(
                 f"                      {operator}",
                 f"  Simulator           {simulator.url}  (control: nc "
                 + "{} {})".format(*simulator.control),
+                f"  Demo street         {aggregator.street.get('url', '-')}  "
+                f"({len(aggregator.street.get('mapping', []))} houses of the feeder, read by "
+                "the aggregator's head-end)",
                 "",
                 "  Ctrl-C stops everything.",
                 "",
@@ -183,6 +194,7 @@ def run(args: argparse.Namespace, group: ProcessGroup, ports: Ports) -> None:
         db_path=state / "vtn.db",
         feeder=not args.no_feeder,
         password=args.password,
+        street_port=ports.street,
     )
     _say(f"aggregator: {aggregator.url}" + (" (demo feeder seeded)" if aggregator.seeded else ""))
     api = _start_home_assistant(group, ha_dir, ports.ha, args)

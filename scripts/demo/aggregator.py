@@ -1,4 +1,6 @@
-"""The utility's side: the aggregator on SQLite, seeded with a demo feeder, and its logins."""
+"""The utility's side: the aggregator on SQLite, seeded with a demo feeder, its logins, and the
+demo street: a simulated concentrator whose modules meter houses of the feeder, read by the
+aggregator's own head-end (in ``serve``), mapped to those houses by the hierarchy import."""
 
 from __future__ import annotations
 
@@ -14,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from .processes import ProcessGroup, port_open
+
+STREET_CONCENTRATOR = "demo-street"
+"""The demo street's concentrator, registered on the feeder's street node."""
+STREET_MODULES = 36
+"""D100FC modules on the demo street: a few dozen of the feeder's 100 houses, the thieves first."""
 
 HOUSE_CLIENT = "house-demo"
 """The OAuth2 client of the demo home's Home Assistant (a VEN)."""
@@ -31,6 +38,8 @@ class Aggregator:
     operator: dict[str, Any] = field(default_factory=dict)
     """What seed-demo printed: the operator's login, the DR target; empty without the feeder."""
     seeded: bool = False
+    street: dict[str, Any] = field(default_factory=dict)
+    """The demo street's concentrator: its URL and the houses it meters; empty without it."""
 
     @property
     def ui_url(self) -> str:
@@ -84,38 +93,34 @@ def environment(base: dict[str, str], port: int) -> dict[str, str]:
 
 
 def start_aggregator(
-    group: ProcessGroup, *, port: int, db_path: Path, feeder: bool, password: str
+    group: ProcessGroup,
+    *,
+    port: int,
+    db_path: Path,
+    feeder: bool,
+    password: str,
+    street_port: int | None = None,
 ) -> Aggregator:
     db = f"sqlite:///{db_path}"
     env = environment(group.env, port)
     operator: dict[str, Any] = {}
     seeded = feeder and _has_command("seed-demo", env, group.cwd)
+    street: dict[str, Any] = {}
     if seeded:
-        lines = _cli(
-            [
-                "seed-demo",
-                "--db",
-                db,
-                "--houses",
-                "100",
-                "--thieves",
-                "2",
-                "--username",
-                "operator",
-                "--password",
-                password,
-            ],
-            env,
-            group.cwd,
-        )
-        for line in lines:
-            operator.update(line)
+        hour = seed_feeder(db, env, group.cwd, password, operator)
+        if street_port is not None:
+            street = start_street(group, street_port, hour)
+            attach_street(db, env, group.cwd, street, db_path.parent)
     else:
         _cli(["migrate", "--db", db], env, group.cwd)
     [bl] = _cli(["client-add", OPERATOR_CLIENT, "--role", "bl", "--db", db], env, group.cwd)
     [ven] = _cli(["client-add", HOUSE_CLIENT, "--role", "ven", "--db", db], env, group.cwd)
     serve_env = dict(env)
     serve_env["BALANCE_VTN_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    if street:
+        # the head-end runs in serve; the street's clock is real time, so it is left alone
+        serve_env["BALANCE_VTN_HEADEND_IN_SERVE"] = "true"
+        serve_env["BALANCE_VTN_HEADEND_SYNC_TIME"] = "false"
     group.start(
         "aggregator",
         [
@@ -137,7 +142,105 @@ def start_aggregator(
     provision_house(
         url, OPERATOR_CLIENT, bl["client_secret"], str(operator.get("target", DR_GROUP))
     )
-    return Aggregator(url, HOUSE_CLIENT, ven["client_secret"], operator, seeded)
+    return Aggregator(url, HOUSE_CLIENT, ven["client_secret"], operator, seeded, street)
+
+
+def seed_feeder(
+    db: str, env: dict[str, str], cwd: Path, password: str, operator: dict[str, Any]
+) -> int:
+    """seed-demo's feeder, within one hour: the hour index its 30 days end at (the street's
+    modules must replay the very same hours). Seeded again if an hour began meanwhile."""
+    while True:
+        hour = int(time.time() // 3600)
+        lines = _cli(
+            [
+                "seed-demo",
+                "--db",
+                db,
+                "--houses",
+                "100",
+                "--thieves",
+                "2",
+                "--username",
+                "operator",
+                "--password",
+                password,
+            ],
+            env,
+            cwd,
+        )
+        if int(time.time() // 3600) == hour:
+            for line in lines:
+                operator.update(line)
+            return hour
+        Path(db.removeprefix("sqlite:///")).unlink(missing_ok=True)
+
+
+def start_street(group: ProcessGroup, port: int, hour: int) -> dict[str, Any]:
+    """The demo street's simulator; what it printed (URL, concentrator, the houses' mapping)."""
+    child = group.start(
+        "street",
+        [
+            sys.executable,
+            "-m",
+            "scripts.demo.street_host",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--modules",
+            str(STREET_MODULES),
+            "--start-hour",
+            str(hour),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    out = child.process.stdout
+    assert out is not None
+    line = out.readline()
+    if not line:
+        group.check()
+        raise RuntimeError("the street simulator closed its output before it was listening")
+    event: dict[str, Any] = json.loads(line)
+    return event
+
+
+def attach_street(
+    db: str, env: dict[str, str], cwd: Path, street: dict[str, Any], state: Path
+) -> None:
+    """Map the street's meters to their houses' subscriber meters (hierarchy import: ven_id
+    ``dmesh``, resource_name ``SSSSSSSS/c``) and register its concentrator on the feeder's street,
+    read from the first hour seed-demo has, so the houses' month comes from the field."""
+    hierarchy = {
+        "meters": [
+            {
+                "id": m["meter"],
+                "node": m["node"],
+                "role": "subscriber",
+                "phase": m["phase"],
+                "ven_id": "dmesh",
+                "resource_name": m["resource_name"],
+            }
+            for m in street["mapping"]
+        ]
+    }
+    path = state / "demo-street.json"
+    path.write_text(json.dumps(hierarchy, indent=1))
+    _cli(["grid-import", str(path), "--db", db], env, cwd)
+    _cli(
+        [
+            "concentrator",
+            "add",
+            STREET_CONCENTRATOR,
+            street["url"],
+            "--node",
+            "demo-street",
+            "--backfill-hours",
+            str(30 * 24),
+            "--db",
+            db,
+        ],
+        env,
+        cwd,
+    )
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:

@@ -1,16 +1,23 @@
 """One simulator harness for the head-end's tests and its benchmark: simulated concentrators on
-loopback sockets whose clock the caller sets (speed 0: simulated time moves only when told)."""
+loopback sockets whose clock the caller sets (speed 0: simulated time moves only when told), and
+the two-process SIGKILL run the lease test and the benchmark share."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from balance_aggregator.storage import Storage
 from dmesh_lib.simulator.concentrator import SimClock, SimulatedConcentrator
 from dmesh_lib.simulator.network import HISTORY_HOURS, ConsumptionSource, SimulatedNetwork
 from dmesh_lib.units import COUNTER_MODULO, MeterKind
@@ -62,6 +69,12 @@ class SimStreet:
     def meter_serials(self) -> list[int]:
         return [m.serial for m in self.network.meter_modules]
 
+    def stop_meter(self, serial: int, channel: int) -> None:
+        """From now on the meter counts nothing (a stuck register); needs ``consumption=False``."""
+        model = self.network.model
+        assert isinstance(model, _Flat), "only the flat consumption model can stop a meter"
+        model.stop(3 * self.network.modules[serial].row + channel)
+
 
 def street(
     *,
@@ -106,6 +119,9 @@ class _Flat(ConsumptionSource):
     def set_extra_rate(self, meter: int, per_hour: float) -> None:
         self._rate[meter] += per_hour
 
+    def stop(self, meter: int) -> None:
+        self._rate[meter] = 0.0
+
     def indoor_temperature(self, household: int, t: float) -> float:
         return 21.0
 
@@ -126,3 +142,109 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
         await asyncio.sleep(every)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def headend_process(db: str, *, lease_s: float = 3.0) -> subprocess.Popen[bytes]:
+    """``python -m balance_aggregator headend`` against ``db``, with a short lease."""
+    env = os.environ | {
+        "BALANCE_VTN_HEADEND_LEASE_S": str(lease_s),
+        "BALANCE_VTN_HEADEND_SYNC_TIME": "false",
+        "BALANCE_VTN_HEADEND_CATCHUP_S": "2",
+        "BALANCE_VTN_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "balance_aggregator", "headend", "--db", db],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def stop_processes(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(p.wait, 20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@dataclass(frozen=True, slots=True)
+class KillRun:
+    """What a SIGKILL of one of two head-end processes did to the meter-hours."""
+
+    expected: int
+    gaps: int
+    duplicates: int
+    wrong: int
+    takeover_s: float
+
+
+async def sigkill_run(
+    storage: Storage,
+    streets: Sequence[SimStreet],
+    db: str,
+    since_hour: int,
+    *,
+    hours_after: int = 2,
+    within: float = 120.0,
+) -> KillRun:
+    """Two head-end processes serve ``streets`` (registered as ``c0``…, read from
+    ``since_hour``); once both serve and every meter reached START's hour, one is killed with
+    SIGKILL and the streets' clocks move ``hours_after`` hours on. ``takeover_s``: real seconds
+    from the kill until no concentrator is leased to the dead process any more."""
+    start_hour = int(START // HOUR)
+    store = storage.headend()
+    total = sum(3 * len(s.meter_serials()) for s in streets)
+    procs = [headend_process(db), headend_process(db)]
+    try:
+
+        async def caught_up(hour: int) -> bool:
+            meters = await store.list_meters()
+            return len(meters) == total and all(m.counter_hour == hour for m in meters)
+
+        async def both_serve() -> bool:
+            owners = {c.lease_owner for c in await store.list_concentrators()}
+            return len(owners - {None}) == 2
+
+        await until(lambda: caught_up(start_hour), within=within)
+        await until(both_serve, within=within)
+        victim_pid = procs[0].pid
+        owners = {c.lease_owner for c in await store.list_concentrators()}
+        victim = next(o for o in owners if o and f":{victim_pid}:" in o)
+        os.kill(victim_pid, signal.SIGKILL)
+        killed = time.perf_counter()
+        await asyncio.to_thread(procs[0].wait)
+        for hour in range(1, hours_after + 1):
+            for s in streets:
+                s.set_time(START + hour * HOUR)
+
+        async def taken_over() -> bool:
+            owners = {c.lease_owner for c in await store.list_concentrators()}
+            return victim not in owners
+
+        await until(taken_over, within=within)
+        takeover_s = time.perf_counter() - killed
+        await until(lambda: caught_up(start_hour + hours_after), within=within)
+    finally:
+        await stop_processes(procs)
+    expected = gaps = duplicates = wrong = 0
+    end_hour = start_hour + hours_after
+    for s in streets:
+        for serial in s.meter_serials():
+            for ch in range(3):
+                rows = await store.meter_hours(serial, ch, since_hour, end_hour)
+                seen = [r.hour // HOUR for r in rows]
+                expected += end_hour - since_hour
+                gaps += len(set(range(since_hour, end_hour)) - set(seen))
+                duplicates += len(seen) - len(set(seen))
+                for r in rows:
+                    want = s.expected(serial, ch, r.hour // HOUR)
+                    if want is None or abs(want - r.value) > 1e-9:
+                        wrong += 1
+    return KillRun(expected, gaps, duplicates, wrong, takeover_s)

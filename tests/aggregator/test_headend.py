@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -246,3 +247,54 @@ async def test_a_mapped_meter_feeds_the_balance_and_a_ven_report_does_not_double
     unassigned = {a.module_serial for a in alarms}
     assert serial not in unassigned
     assert set(sim.meter_serials()[1:]) <= unassigned
+
+
+def test_stuck_registers_need_neighbours_that_move() -> None:
+    from balance_aggregator.services.headend.vee import stuck_registers
+
+    kinds = {(1, 0): "electricity", (2, 0): "electricity", (3, 0): "electricity", (1, 1): "water"}
+    flat = {(1, 0): 100, (2, 0): None, (3, 0): 90, (1, 1): 100}
+    # (1, 0) stood still 72 h; of its two neighbours one moves, one stood still as long: no
+    assert stuck_registers(flat, kinds, 172, 72) == set()
+    # the other one stopped only at hour 170: it moved within those 72 h, so both did
+    assert stuck_registers(flat | {(3, 0): 170}, kinds, 172, 72) == {(1, 0)}
+    # a water meter alone on its kind has no neighbours to compare with; not enough hours yet
+    assert stuck_registers(flat | {(3, 0): None}, kinds, 171, 72) == set()
+    # a whole street standing still (a power cut) is no stuck register
+    assert stuck_registers(dict.fromkeys(kinds, 100), kinds, 200, 72) == set()
+
+
+async def test_a_stuck_register_is_flagged_and_its_values_kept(storage: Storage) -> None:
+    sim = street(modules=4, home=False, consumption=False)
+    await sim.up()
+    try:
+        serial = sim.meter_serials()[0]
+        sim.stop_meter(serial, 0)
+        c = Concentrator("c1", sim.url, None, 0.0, START_HOUR)
+        assert await storage.headend().add_concentrator(c)
+        assert await storage.headend().claim(PROCESS, 1.0, 10**9, 1) == ["c1"]
+        settings = replace(SETTINGS, stuck_days=1.0)
+        worker = ConcentratorWorker(storage.headend(), c, PROCESS, settings, clock=lambda: 2.0)
+        task = asyncio.get_running_loop().create_task(worker.run())
+        try:
+            for hour in range(1, 27):
+                sim.set_time(START + hour * HOUR)
+                await until(lambda h=hour: _caught_up(storage, sim, START_HOUR + h))
+
+            async def flagged() -> bool:
+                open_ = await storage.headend().alarms(kind="stuck_register", open_only=True)
+                return [(a.module_serial, a.channel) for a in open_] == [(serial, 0)]
+
+            await until(flagged)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        vee = {(v.module_serial, v.channel, v.rule) for v in await storage.headend().vee_counts()}
+        assert vee == {(serial, 0, "stuck_register")}
+        # flagged, not rejected: its zero hours are stored like every other hour
+        stored = await storage.headend().meter_hours(serial, 0, START_HOUR, START_HOUR + 26)
+        assert len(stored) == 26 and {r.value for r in stored[1:]} == {0.0}
+        assert worker.rejected == 0
+    finally:
+        await sim.down()

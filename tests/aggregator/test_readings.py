@@ -67,7 +67,7 @@ async def test_gas_and_water_kinds_and_csv_export(vtn: RunningVtn) -> None:
         assert response.status == 200
         assert response.content_type == "text/csv"
         lines = (await response.text()).strip().splitlines()
-    assert lines[0] == "target,kind,unit,hour,meters,total"
+    assert lines[0] == "target,kind,unit,hour,meters,total,estimated"
     assert len(lines) == 1 + 6
     assert any(line.startswith("street-1,gas,M3,2026-01-15T00:00:00.000Z,1,0.2") for line in lines)
 

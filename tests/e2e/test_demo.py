@@ -28,6 +28,8 @@ UI_TIMEOUT_MS = 30_000
 LEAK_TIMEOUT_S = 420.0
 """The backfill waits for the recorder's first five-minute statistics; then the leak is known."""
 SHED_TIMEOUT_S = 60.0
+STREET_TIMEOUT_S = 180.0
+"""The head-end reads the demo street's 36 modules' month of hours after the demo started."""
 
 ENTITIES = DemoEntities()
 GREEN = next(s for s in SOCKETS if s.colour == "green")
@@ -151,6 +153,38 @@ def test_operator_dr_event_sheds_the_green_socket(
     # Red never goes off; yellow (now red, too) stays on at level 1.
     assert _state(api, SOCKETS[0].switch)["state"] == "on"
     assert _state(api, YELLOW.switch)["state"] == "on"
+
+
+def test_the_demo_street_is_read_from_the_field(operator_page: Page, demo: dict[str, Any]) -> None:
+    """The demo street's concentrator is online on the operator page with its meters mapped to
+    houses of the feeder, and the feeder's top suspect is a thief the street meters."""
+    assert demo["street"], "the demo has no street concentrator"
+    page = operator_page
+    page.locator("#show-concentrators").click()
+    row = page.locator('#concentrators tr[data-concentrator="demo-street"]')
+    expect(row).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(row.locator("td").nth(1)).to_have_text("online", timeout=UI_TIMEOUT_MS)
+    expect(row.locator("td").nth(3)).to_have_text("36")
+    expect(row.locator("td").nth(4)).to_contain_text("108")
+    # the head-end has read the modules' month (every meter has a last hour) within a few polls
+    deadline = time.monotonic() + STREET_TIMEOUT_S
+    while True:
+        page.locator('button[data-meters="demo-street"]').click()
+        expect(page.locator("#concentrator-meters tbody tr")).to_have_count(108)
+        last = page.locator("#concentrator-meters tbody tr td:nth-child(4)").all_inner_texts()
+        if "–" not in last:
+            break
+        assert time.monotonic() < deadline, f"{last.count('–')} meters not read yet"
+        page.wait_for_timeout(2000)
+    mapped = page.locator("#concentrator-meters tbody tr", has_text="subscriber")
+    expect(mapped).to_have_count(len(demo["street_meters"]))
+    page.screenshot(path=IMG / "demo-operator-concentrators.png", full_page=False)
+    page.locator(f'#tree a[data-node="{demo["operator"]["street"]}"]').click()
+    first = page.locator("#suspects tbody tr").first
+    expect(first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    # the street meters the feeder's thieves first; the top suspect is one of them, from the field
+    top = page.locator("#suspects tbody tr td:first-child").all_inner_texts()[0]
+    assert top in demo["street_meters"][:2], (top, demo["street_meters"][:2])
 
 
 def test_demo_stops_cleanly(demo_run: DemoRun, demo: dict[str, Any]) -> None:

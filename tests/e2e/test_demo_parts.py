@@ -10,13 +10,16 @@ import json
 import socket
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bcrypt
+import numpy as np
 import pytest
 from homeassistant.components.onboarding.const import STEPS
 
 from dmesh_lib import ConcentratorClient
+from dmesh_lib.simulator.network import HISTORY_HOURS
 from scripts.demo import __main__ as demo_main
 from scripts.demo import ha_config
 from scripts.demo.layout import DemoEntities
@@ -142,3 +145,32 @@ async def test_the_simulator_has_dripped_for_a_day_before_it_listens(tmp_path: P
     litres = [b - a for a, b in itertools.pairwise(counters)]
     # 1 pulse per litre; a dripping tap is 15 L/h, and some hours also have real draws.
     assert min(litres) >= 14, litres
+
+
+def test_the_demo_street_replays_the_seeded_houses_and_meters_the_thieves() -> None:
+    """Each street module's electricity channel holds, hour by hour, what seed-demo gave its house
+    (to the meter's pulse), so the feeder's balance adds up when the head-end reads the field."""
+    from balance_grid.synthetic import make_feeder
+    from dmesh_lib.units import COUNTER_MODULO
+    from scripts.demo import street_host
+
+    end_hour = 1_767_225_600 // 3600 + 24 * 31  # 2026-02-01 00:00 UTC, a fixed hour
+    args = street_host.build_parser().parse_args(["--modules", "12", "--start-hour", str(end_hour)])
+    network, mapping = street_host.street_network(args, now=end_hour * 3600 + 1800)
+    start = datetime.fromtimestamp(end_hour * 3600, UTC) - timedelta(days=30)
+    feeder = make_feeder(100, 30, thieves=2, seed=7, start=start)
+    assert len(mapping) == 12
+    assert {m["meter"] for m in mapping[:2]} == set(feeder.dishonest)
+    first = end_hour - 30 * 24
+    for m, module in zip(mapping, network.meter_modules, strict=True):
+        assert m["resource_name"] == f"{module.serial:08X}/0"
+        i = feeder.meter_ids.index(m["meter"])
+        assert m["node"] == f"demo-house-{i + 1:03d}" and m["phase"] == feeder.phases[i]
+        ppu = float(network.ppu[module.row, 0])
+        for hour in (first, first + 100, end_hour - 1):
+            h0, h1 = hour % HISTORY_HOURS, (hour + 1) % HISTORY_HOURS
+            assert network.history_hour[h0] == hour and network.history_hour[h1] == hour + 1
+            pulses = int(network.history[module.row, 0, h1] - network.history[module.row, 0, h0])
+            value = (pulses % COUNTER_MODULO) / ppu
+            want = feeder.reported_kwh[i, hour - first]
+            assert abs(value - (0.0 if np.isnan(want) else want)) <= 1.0 / ppu + 1e-9

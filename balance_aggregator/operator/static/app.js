@@ -51,6 +51,7 @@ async function start() {
   $("#app-view").hidden = false;
   $("#whoami").textContent = `${state.me.username} (${state.me.role})`;
   $("#dr-form").hidden = state.me.role === "viewer";
+  $("#concentrator-form").hidden = state.me.role !== "admin";
   await loadTree();
   // users are managed by an admin of the whole grid only (the API refuses anyone else)
   $("#panel-users").hidden = !(state.me.role === "admin" && !state.me.scope);
@@ -138,19 +139,32 @@ function lineChart(target, title, t, series) {
   state.charts.push(chart);
 }
 
+function showView(name) {
+  $("#concentrators-view").hidden = name !== "concentrators";
+  $("#group-view").hidden = name !== "group";
+}
+
 async function openNode(id) {
+  showView("group");
   document.querySelectorAll("#tree a").forEach((a) => a.classList.toggle("active", a.dataset.node === id));
   const info = await api(`/nodes/${encodeURIComponent(id)}`);
   state.node = info.node;
   $("#node-title").textContent = `${info.node.name} (${info.node.level})`;
-  $("#node-meta").textContent = `${info.meters.length} meters here, ${info.children.length} children` + (info.node.target ? `, DR group ${info.node.target}` : "");
+  const meta = `${info.meters.length} meters here, ${info.children.length} children` + (info.node.target ? `, DR group ${info.node.target}` : "");
+  $("#node-meta").replaceChildren(meta);
   for (const p of ["#panel-balance", "#panel-suspects", "#panel-phases", "#panel-dr"]) $(p).hidden = false;
   destroyCharts();
   $("#chart-profiles").replaceChildren();
   $("#dr-error").textContent = "";
   const q = windowQuery();
   const balance = await api(`/nodes/${encodeURIComponent(id)}/balance?${q}`);
-  lineChart($("#chart-balance"), "Input, subscribers, imbalance", balance.t, [
+  // estimates (head-end gaps filled on request) are summed in, and said so
+  const estimated = (balance.estimated || []).reduce((a, b) => a + b, 0);
+  if (estimated) {
+    $("#node-meta").append(" · ", el("span", { class: "estimate", id: "node-estimated" },
+      `${estimated} meter-hours in this window are estimates (${balance.estimated_meters.join(", ")})`));
+  }
+  lineChart($("#chart-balance"), estimated ? "Input, subscribers, imbalance (includes estimates)" : "Input, subscribers, imbalance", balance.t, [
     { label: "input", values: balance.input, color: "#1d4ed8" },
     { label: "subscribers", values: balance.subscribers, color: "#16a34a" },
     { label: "imbalance", values: balance.imbalance, color: "#dc2626", width: 2 },
@@ -176,11 +190,16 @@ async function loadSuspects(id, q, balance) {
     const colors = ["#7c3aed", "#ea580c", "#0891b2"];
     lineChart($("#chart-profiles"), "Imbalance and suspects", balance.t, [
       { label: "imbalance", values: balance.imbalance, color: "#dc2626", width: 2 },
-      ...top.map((m, i) => ({ label: m, values: prof.profiles[m] || [], color: colors[i] })),
+      ...top.map((m, i) => ({ label: estimateLabel(m, prof.estimated), values: prof.profiles[m] || [], color: colors[i] })),
     ]);
   } else {
     $("#chart-profiles").replaceChildren(el("p", {}, "No suspects in this window."));
   }
+}
+
+function estimateLabel(meter, estimated) {
+  const hours = (estimated || {})[meter] || [];
+  return hours.length ? `${meter} (${hours.length} h estimated)` : meter;
 }
 
 function renderSuspects(rows) {
@@ -226,13 +245,87 @@ async function loadAlarms() {
   const params = new URLSearchParams(windowQuery());
   if ($("#alarm-kind").value) params.set("kind", $("#alarm-kind").value);
   if ($("#alarm-severity").value) params.set("severity", $("#alarm-severity").value);
+  if ($("#alarm-open").checked) params.set("open", "1");
   const { alarms } = await api(`/alarms?${params}`);
   state.alarms = alarms;
-  $("#alarms tbody").replaceChildren(...alarms.slice(0, 200).map((a) => el("tr", {},
-    el("td", {}, a.day), el("td", {}, a.node_name), el("td", { class: `sev-${a.severity}` }, a.message))));
+  // one list: the balance's daily findings and the head-end's field alarms
+  $("#alarms tbody").replaceChildren(...alarms.slice(0, 200).map((a) => el("tr", { "data-kind": a.kind, "data-source": a.source, "data-severity": a.severity },
+    el("td", {}, (a.since || a.day || "").slice(0, 16).replace("T", " ")), el("td", {}, a.node_name || ""),
+    el("td", { class: `sev-${a.severity}` }, el("span", { class: "source" }, a.source === "field" ? "field" : "balance"), a.message),
+    el("td", {}, a.cleared ? a.cleared.slice(0, 16).replace("T", " ") : "open"))));
   $("#alarms-error").textContent = "";
   await drawMap();
 }
+
+async function loadConcentrators() {
+  const { concentrators } = await api("/concentrators");
+  $("#concentrators-empty").hidden = concentrators.length > 0;
+  $("#concentrators tbody").replaceChildren(...concentrators.map((c) => el("tr", { "data-concentrator": c.id },
+    el("td", {}, c.id, el("br"), el("small", {}, c.url)),
+    el("td", { class: `status-${c.status}` }, c.status),
+    el("td", {}, c.last_heard ? c.last_heard.slice(0, 19).replace("T", " ") : "never"),
+    el("td", {}, c.modules),
+    el("td", {}, `${c.meters}` + (c.unassigned ? ` (${c.unassigned} unassigned)` : "")),
+    el("td", {}, c.rejected),
+    el("td", {}, c.node_name || c.node_id || "–"),
+    el("td", {},
+      el("button", { "data-meters": c.id, onclick: () => loadMeters(c.id) }, "Meters"),
+      state.me.role === "admin" ? el("button", { "data-remove": c.id, onclick: () => removeConcentrator(c.id) }, "Remove") : ""))));
+}
+
+async function loadMeters(name) {
+  const { meters } = await api(`/concentrators/${encodeURIComponent(name)}/meters`);
+  $("#panel-meters").hidden = false;
+  $("#meters-title").textContent = `Meters of ${name}`;
+  $("#concentrator-meters tbody").replaceChildren(...meters.map((m) => {
+    // rejections by rule; flags (a stuck register) are values kept but worth a look
+    const rules = Object.entries(m.vee).filter(([rule]) => rule !== "gap" && !m.flags.includes(rule)).map(([rule, n]) => `${rule}: ${n}`).join(", ");
+    const flags = m.flags.map((f) => `flagged: ${f.replace("_", " ")}`).join(", ");
+    const mapped = m.grid_meter_id
+      ? `${m.role || "meter"} ${m.grid_meter_id}` + (m.grid_node ? ` (${m.grid_node})` : "")
+      : "unassigned";
+    return el("tr", { "data-meter": m.meter },
+      el("td", {}, m.meter), el("td", {}, `${m.kind} (${m.unit})`),
+      el("td", { class: m.grid_meter_id ? "" : "unassigned" }, mapped),
+      el("td", {}, m.last_hour ? m.last_hour.slice(0, 16).replace("T", " ") : "–"),
+      el("td", {}, rules || "0", flags ? el("br") : "", flags ? el("span", { class: "unassigned" }, flags) : ""),
+      el("td", { class: m.estimated_hours ? "estimate" : "" }, m.estimated_hours ? `${m.estimated_hours} (estimates)` : "0"));
+  }));
+}
+
+async function removeConcentrator(name) {
+  $("#concentrator-error").textContent = "";
+  try {
+    await api(`/concentrators/${encodeURIComponent(name)}`, { method: "DELETE" });
+    $("#panel-meters").hidden = true;
+    await loadConcentrators();
+  } catch (err) {
+    $("#concentrator-error").textContent = err.message;
+  }
+}
+
+async function openConcentrators() {
+  showView("concentrators");
+  document.querySelectorAll("#tree a").forEach((a) => a.classList.remove("active"));
+  $("#concentrator-error").textContent = "";
+  await loadConcentrators().catch((err) => { $("#concentrator-error").textContent = err.message; });
+}
+
+$("#concentrator-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("#concentrator-error").textContent = "";
+  try {
+    await api("/concentrators", { method: "POST", body: JSON.stringify({
+      name: $("#concentrator-name").value, url: $("#concentrator-url").value,
+      node: $("#concentrator-node").value || null }) });
+    $("#concentrator-name").value = "";
+    $("#concentrator-url").value = "";
+    $("#concentrator-node").value = "";
+    await loadConcentrators();
+  } catch (err) {
+    $("#concentrator-error").textContent = err.message;
+  }
+});
 
 async function loadUsers() {
   const { users } = await api("/users");
@@ -288,7 +381,7 @@ async function drawMap() {
   roots.forEach((r) => place(r, 0));
   // an alarm below what is open colours the deepest open node on its path
   const alarmed = new Map();
-  for (const a of state.alarms || []) {
+  for (const a of (state.alarms || []).filter((x) => x.open || x.source !== "field")) {
     const shown = (a.path || `${a.node}/`).split("/").filter((id) => pos.has(id)).pop();
     if (shown && (!alarmed.has(shown) || a.severity === "critical")) alarmed.set(shown, a.severity);
   }
@@ -352,5 +445,7 @@ $("#logout").addEventListener("click", async () => {
 $("#days").addEventListener("change", () => { loadAlarms(); if (state.node) openNode(state.node.id); });
 $("#alarm-kind").addEventListener("change", loadAlarms);
 $("#alarm-severity").addEventListener("change", loadAlarms);
+$("#alarm-open").addEventListener("change", loadAlarms);
+$("#show-concentrators").addEventListener("click", openConcentrators);
 
 start();

@@ -17,12 +17,15 @@ Rules (docs/aggregator-api.md, "VEE"):
 - ``unasked_hours`` / ``unasked_channel``: backlog records outside the hours or channels asked;
 - ``conflicting_records``: two records for one hour that disagree (a page of another module);
 - ``counter_mismatch``: a record for an hour already applied with another counter;
-- ``gap``: hours the module itself no longer has (counted, not an error of the reading).
+- ``gap``: hours the module itself no longer has (counted, not an error of the reading);
+- ``stuck_register``: a counter that has not moved for ``stuck_days`` while most meters of its
+  kind on the same concentrator (its street) did: flagged (counted, and an alarm), never
+  rejected, since a meter may really stand still.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from balance_aggregator.storage.headend import HourValue, MeterRow, Position, VeeFinding
@@ -190,6 +193,36 @@ def check_live(
             f"{step / meter.pulses_per_unit:g} {meter.unit} in {timestamp - ref[0]} s",
         )
     return None
+
+
+Key = tuple[int, int]
+
+
+def stuck_registers(
+    flat_since: Mapping[Key, int | None],
+    kinds: Mapping[Key, str],
+    now_hour: int,
+    hours: int,
+    *,
+    min_neighbours: int = 2,
+) -> set[Key]:
+    """The meters whose counter has stood still for ``hours`` while their neighbours moved.
+
+    ``flat_since`` is, per meter, the first hour of its current run of zero values (None: its last
+    value was not zero; a meter not in it is unknown). A meter is stuck when that run is at least
+    ``hours`` long and, of the other meters of its kind, at least ``min_neighbours`` are known and
+    more than half of those moved within the run's last ``hours``."""
+    stuck: set[Key] = set()
+    for key, since in flat_since.items():
+        if since is None or now_hour - since < hours:
+            continue
+        others = [
+            other for k, other in flat_since.items() if k != key and kinds.get(k) == kinds.get(key)
+        ]
+        moving = sum(o is None or now_hour - o < hours for o in others)
+        if len(others) >= min_neighbours and 2 * moving > len(others):
+            stuck.add(key)
+    return stuck
 
 
 def estimate_hours(missing: Sequence[int], measured: dict[int, float]) -> dict[int, float]:

@@ -56,11 +56,13 @@ from dmesh_lib.messages import (
 from dmesh_lib.units import DEFAULT_PULSES_PER_UNIT
 from dmesh_lib.validation import RejectedValue, Rejection
 
-from .vee import KIND_NAMES, MAX_PER_HOUR, UNITS, apply_backlog, check_live
+from .vee import KIND_NAMES, MAX_PER_HOUR, UNITS, apply_backlog, check_live, stuck_registers
 
 log = logging.getLogger("balance_aggregator.headend")
 
 PULSE_MODULES = (ModuleType.D100FC, ModuleType.D100FC_E)
+#: VEE rules that flag a reading without refusing it
+FLAGS = frozenset({"gap", "stuck_register"})
 LOW_BATTERY_PCT = 20
 #: sensor kinds that are alarms when 1, with their alarm kind and severity
 SENSOR_ALARMS: dict[SensorKind, tuple[str, str]] = {
@@ -110,6 +112,8 @@ class WorkerSettings:
     #: the host clock the client checks the concentrator's timestamps against (dmesh_lib's
     #: ReadingGuard refuses frames far from it); a simulator's clock in tests and benchmarks
     host_clock: Callable[[], float] = time.time
+    #: a counter standing still this many days while its neighbours move is ``stuck_register``
+    stuck_days: float = 3.0
 
 
 ClientFactory = Callable[[str, WorkerSettings], ConcentratorClient]
@@ -184,6 +188,10 @@ class ConcentratorWorker:
         self._last_pass = 0.0
         self._last_heard: dict[int, int] = {}
         self._silent: set[int] = set()
+        #: per meter, the first hour of its current run of zero hourly values (None: moving);
+        #: what this worker has seen since it started (it keeps no state of its own)
+        self._flat_since: dict[tuple[int, int], int | None] = {}
+        self._stuck: set[tuple[int, int]] = set()
 
     # ------------------------------------------------------------------ life cycle
     async def run(self) -> None:
@@ -282,6 +290,7 @@ class ConcentratorWorker:
         finally:
             for task in pending:
                 task.cancel()
+        await self._stuck_check(now_hour)
         self.passes += 1
         self._last_pass = self.clock()
         log.info(
@@ -353,18 +362,45 @@ class ConcentratorWorker:
             if reached <= first:
                 break  # the module has nothing newer for us now; try again next pass
             first = reached
-        self.rejected += sum(f.rule != "gap" for f in batch.findings)
+        self.rejected += sum(f.rule not in FLAGS for f in batch.findings)
         return batch
 
     async def _write(self, batch: Batch) -> int:
         if not batch:
             return 0
         await self.store.write_batch(self.process_id, self.id, batch, self.clock())
+        for v in sorted(batch.values, key=lambda v: v.hour):
+            key = (v.module_serial, v.channel)
+            if v.value > 0:
+                self._flat_since[key] = None
+            elif self._flat_since.get(key) is None:
+                self._flat_since[key] = v.hour
         for p in batch.positions:
             key = (p.module_serial, p.channel)
             if key in self.meters:
                 self.meters[key] = _moved(self.meters[key], p.counter_hour, p.counter)
         return len(batch.values)
+
+    async def _stuck_check(self, now_hour: int) -> None:
+        """Flag counters that stand still while their neighbours move (values still stored)."""
+        kinds = {key: m.kind for key, m in self.meters.items()}
+        stuck = stuck_registers(
+            self._flat_since, kinds, now_hour, int(self.settings.stuck_days * 24)
+        )
+        at = self.clock()
+        batch = Batch()
+        for key in sorted(stuck - self._stuck):
+            since = self._flat_since.get(key)
+            detail = f"no pulse since hour {since} while its neighbours count"
+            self._finding(batch, key[0], key[1], "stuck_register", detail, at=at)
+            batch.alarms.append(
+                AlarmChange(key[0], key[1], "stuck_register", True, at, "warning", detail)
+            )
+        for key in sorted(self._stuck - stuck):
+            batch.alarms.append(AlarmChange(key[0], key[1], "stuck_register", False, at))
+        if batch:
+            await self.store.write_batch(self.process_id, self.id, batch, at)
+        self._stuck = stuck
 
     async def _sync_inventory(self, correlation: str) -> None:
         modules = list(self.client.modules.values())

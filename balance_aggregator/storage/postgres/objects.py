@@ -504,14 +504,16 @@ class PostgresStorage(Storage):
                 AND (s.resource_name IS NULL
                      OR s.resource_name = m.ven_id || '/' || m.resource_name)
             )
-            SELECT m.kind, m.unit, r.hour, count(*), sum(r.value)
+            SELECT m.kind, m.unit, r.hour, count(*), sum(r.value),
+                sum(CASE WHEN r.report_id LIKE 'estimate:%' THEN 1 ELSE 0 END)
             FROM reading r JOIN meters m ON r.meter_id = m.id
             WHERE r.hour >= $2 AND r.hour < $3
             GROUP BY m.kind, m.unit, r.hour ORDER BY m.kind, m.unit, r.hour
         """
         rows = await self.pool.fetch(sql, target, start, end)
         return [
-            GroupConsumption(target, r[0], r[1], int(r[2]), int(r[3]), float(r[4])) for r in rows
+            GroupConsumption(target, r[0], r[1], int(r[2]), int(r[3]), float(r[4]), int(r[5]))
+            for r in rows
         ]
 
     # --- DR bookkeeping --------------------------------------------------------------------------

@@ -500,7 +500,8 @@ class SqliteStorage(Storage):
                 AND (s.resource_name IS NULL
                      OR s.resource_name = m.ven_id || '/' || m.resource_name)
             )
-            SELECT m.kind, m.unit, r.hour, count(*), sum(r.value)
+            SELECT m.kind, m.unit, r.hour, count(*), sum(r.value),
+                sum(CASE WHEN r.report_id LIKE 'estimate:%' THEN 1 ELSE 0 END)
             FROM reading r JOIN meters m ON r.meter_id = m.id
             WHERE r.hour >= ? AND r.hour < ?
             GROUP BY m.kind, m.unit, r.hour ORDER BY m.kind, m.unit, r.hour
@@ -508,7 +509,9 @@ class SqliteStorage(Storage):
 
         def work(db: sqlite3.Connection) -> list[GroupConsumption]:
             return [
-                GroupConsumption(target, row[0], row[1], int(row[2]), int(row[3]), float(row[4]))
+                GroupConsumption(
+                    target, row[0], row[1], int(row[2]), int(row[3]), float(row[4]), int(row[5])
+                )
                 for row in db.execute(sql, (target, target, start, end))
             ]
 
