@@ -273,7 +273,7 @@ async def test_a_stuck_register_is_flagged_and_its_values_kept(storage: Storage)
         c = Concentrator("c1", sim.url, None, 0.0, START_HOUR)
         assert await storage.headend().add_concentrator(c)
         assert await storage.headend().claim(PROCESS, 1.0, 10**9, 1) == ["c1"]
-        settings = replace(SETTINGS, stuck_days=1.0)
+        settings = replace(SETTINGS, stuck_days=1.0, host_clock=sim.clock.now)
         worker = ConcentratorWorker(storage.headend(), c, PROCESS, settings, clock=lambda: 2.0)
         task = asyncio.get_running_loop().create_task(worker.run())
         try:
