@@ -99,9 +99,18 @@ def test_socket_colour_is_changed(
     page.goto(demo["ha_url"] + "/lovelace/home")
     select = page.get_by_label(f"{YELLOW.name} Colour")
     expect(select).to_be_visible(timeout=UI_TIMEOUT_MS)
-    select.click()
-    page.get_by_role("menuitem", name="Red", exact=True).click()
-    _wait_state(api, YELLOW.colour_select, "red", timeout=10)
+    # A card re-rendered by a state change while its menu opens (the demo's meters report all
+    # the time) can swallow the choice, as a person would see the menu close and choose again;
+    # the third lost choice in a row fails the test.
+    for attempt in range(3):
+        select.click()
+        page.get_by_role("menuitem", name="Red", exact=True).click()
+        try:
+            _wait_state(api, YELLOW.colour_select, "red", timeout=15)
+            break
+        except pytest.fail.Exception:
+            if attempt == 2:
+                raise
 
 
 def test_leak_alarm_shows(ha_page: Page, demo: dict[str, Any], api: HomeAssistantApi) -> None:
