@@ -499,6 +499,7 @@ async def test_restart_during_a_concentrator_outage(
         if entry.state is ConfigEntryState.LOADED:
             break
         freezer.tick(timedelta(seconds=20))
+        # utcnow is the frozen clock (START plus the ticks above), never the wall clock
         async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=20))
         # the retry runs as a background task: let it talk to the concentrator with the clock
         # standing still, or the next tick would time its handshake out
